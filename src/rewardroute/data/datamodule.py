@@ -1,0 +1,86 @@
+"""The LightningDataModule of router training: features of every query (token ids or frozen embeddings, from
+a `datasets` cache) plus the training targets and the evaluation metric, split into train / val / test."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+
+class RouterDataModule(L.LightningDataModule):
+    def __init__(
+        self,
+        featurize: Callable[[], object],
+        targets: np.ndarray,
+        metric: np.ndarray,
+        split: np.ndarray,
+        batch_size: int = 32,
+        eval_batch_size: int = 128,
+        num_workers: int = 0,
+        pad_id: int = 0,
+    ):
+        """`featurize()` returns a `datasets.Dataset` with one row per query (cached: the first call computes,
+        later calls load). `targets` are the silver labels, `metric` the evaluation values, `split` per query
+        one of train / val / test."""
+        super().__init__()
+        self.featurize, self.split = featurize, np.asarray(split)
+        self.targets, self.metric = targets.astype(np.float32), metric.astype(np.float32)
+        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
+        self.num_workers, self.pad_id = num_workers, pad_id
+        self.data = None
+
+    def prepare_data(self) -> None:
+        self.featurize()  # rank zero only: fills the cache
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.data is None:
+            data = self.featurize().add_column("idx", list(range(len(self.split))))
+            self.data = data.with_format("numpy")
+
+    def _rows(self, split: str) -> np.ndarray:
+        return np.flatnonzero(self.split == split)
+
+    def _loader(self, rows: np.ndarray, batch_size: int, shuffle: bool) -> DataLoader:
+        return DataLoader(
+            self.data.select(rows),
+            batch_size=batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            collate_fn=self.collate,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self._rows("train"), self.batch_size, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self._rows("val"), self.eval_batch_size, shuffle=False)
+
+    def predict_dataloader(self, split: str = "test") -> DataLoader:
+        rows = self._rows(split)
+        if "length" in self.data.column_names:  # longest first: little padding, memory peak found early
+            rows = rows[np.argsort(-np.asarray(self.data.select(rows)["length"]), kind="stable")]
+        return self._loader(rows, self.eval_batch_size, shuffle=False)
+
+    def collate(self, examples: list[dict]) -> dict[str, torch.Tensor]:
+        idx = np.array([e["idx"] for e in examples])
+        batch = {
+            "idx": torch.from_numpy(idx),
+            "targets": torch.from_numpy(self.targets[idx]),
+            "metric": torch.from_numpy(self.metric[idx]),
+        }
+        if "features" in examples[0]:
+            batch["features"] = torch.from_numpy(np.stack([e["features"] for e in examples]))
+            return batch
+        width = max(len(e["input_ids"]) for e in examples)
+        ids = torch.full((len(examples), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(examples), width), dtype=torch.long)
+        for i, e in enumerate(examples):
+            ids[i, : len(e["input_ids"])] = torch.from_numpy(np.asarray(e["input_ids"]))
+            mask[i, : len(e["input_ids"])] = 1
+        batch.update(input_ids=ids, attention_mask=mask)
+        return batch

@@ -1,0 +1,49 @@
+"""Train / validation / test splits that are stable across runs: a query's split depends only on its id and
+the seed, never on row order or on which other queries are loaded."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+
+import numpy as np
+
+from rewardroute.data.matrix import DataError, ResponseMatrix
+
+TRAIN_SPLITS = {"train"}  # the data's own split names that mean "train"; every other name is read as test
+
+
+def unit_hash(salt: str, seed: int, query_id: str) -> float:
+    """A uniform number in [0, 1) fixed by (salt, seed, query_id)."""
+    digest = hashlib.blake2b(f"{salt}:{seed}:{query_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+def assign_splits(matrix: ResponseMatrix, test_fraction: float, val_fraction: float, seed: int) -> ResponseMatrix:
+    """Set `split` to train / val / test and keep the data's own split in `source_split`.
+
+    The data's own splits are used where it has them ("train" stays train, any other name, e.g. "test" or
+    "ood", is test); otherwise a seeded `test_fraction` of the queries is test. Validation is a seeded
+    `val_fraction` of train.
+    """
+    for key, value in (("data.test_fraction", test_fraction), ("data.val_fraction", val_fraction)):
+        if not 0 <= value < 1:
+            raise DataError(f"{key} must be in [0, 1), got {value}")
+    q = matrix.queries.copy()
+    own = q["split"].notna() & (q["split"].astype(str).str.len() > 0)
+    if own.any() and not own.all():
+        raise DataError(f"some queries have a split and some have none, e.g. query {q.loc[~own, 'query_id'].iloc[0]!r}")
+    ids = q["query_id"]
+    if own.all():
+        test = ~q["split"].isin(TRAIN_SPLITS).to_numpy()
+    else:
+        test = np.array([unit_hash("test", seed, i) < test_fraction for i in ids])
+    val = ~test & np.array([unit_hash("val", seed, i) < val_fraction for i in ids])
+    q["source_split"] = q["split"]
+    q["split"] = np.where(test, "test", np.where(val, "val", "train"))
+    if not (q["split"] == "train").any():
+        found = sorted(set(q["source_split"].dropna())) or ["<none>"]
+        raise DataError(f"no training queries: the data's splits are {found}; a router needs a 'train' split")
+    if not test.any():
+        raise DataError("no test queries: raise data.test_fraction or provide a test split")
+    return replace(matrix, queries=q)

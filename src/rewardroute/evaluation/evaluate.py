@@ -1,0 +1,47 @@
+"""Evaluate routers and every baseline on the test split in one pass."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rewardroute.data.matrix import DataError, ResponseMatrix
+from rewardroute.evaluation.baselines import baseline_routes
+from rewardroute.evaluation.metrics import routing_counts, subset_scores, summarize
+
+
+def evaluate(
+    matrix: ResponseMatrix,
+    routers: dict[str, np.ndarray],
+    groups: dict[str, list[str]] | None = None,
+    proxy_train: dict[str, str] | None = None,
+    scale: float = 1.0,
+) -> dict:
+    """`routers` maps a method name to its routing distribution over the test queries ([test queries, experts],
+    one-hot for an argmax router). Returns the content of results.json (without run metadata)."""
+    test = matrix.select(matrix.mask("test"))
+    subsets = test.queries["subset"].to_numpy()
+    groups = dict(groups or {})
+    for group, members in groups.items():
+        unknown = [s for s in members if s not in set(subsets)]
+        if unknown:
+            raise DataError(f"data.groups.{group} names {unknown}, which have no test queries; test subsets: {test.subsets}")
+    baselines, choices = baseline_routes(matrix, dict(proxy_train or {}))
+    for name, route in routers.items():
+        if name in baselines:
+            raise ValueError(f"router name {name!r} clashes with a baseline or expert name")
+        if route.shape != (len(test.queries), len(matrix.experts)):
+            raise ValueError(f"{name}: routes of shape {route.shape}, expected {(len(test.queries), len(matrix.experts))}")
+    routes = {**routers, **baselines}
+    experts = list(matrix.experts)
+    methods = summarize(subset_scores(test.metric, subsets, routes), experts, groups, scale)
+    for name, route in routes.items():
+        methods[name]["kind"] = "router" if name in routers else "expert" if name in experts else "baseline"
+        methods[name]["routing"] = routing_counts(subsets, route, experts)
+    return {
+        "subsets": test.subsets,
+        "groups": {**groups, "all": test.subsets},
+        "experts": experts,
+        "bma": choices["bma"],
+        "dataset_oracle": choices["dataset_oracle"],
+        "methods": methods,
+    }

@@ -1,0 +1,170 @@
+"""What a run leaves in its folder: results.json (machine-readable), results.md and results.csv (the table a
+person reads), results.png (per-subset scores by method) and routing.png (where each router sent the queries)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rewardroute.cache import atomic_path
+
+BASELINE_ORDER = ("bma", "random", "dataset_oracle", "oracle")
+
+
+def method_order(results: dict) -> list[str]:
+    methods = results["methods"]
+    routers = [n for n, m in methods.items() if m["kind"] == "router"]
+    return routers + [b for b in BASELINE_ORDER if b in methods] + list(results["experts"])
+
+
+def results_table(results: dict) -> pd.DataFrame:
+    """Methods x (subsets, groups, mean, MTR, uplift, gain over BMA, oracle gap closed)."""
+    groups = [g for g in results["groups"] if g != "all"]
+    rows = {}
+    for name in method_order(results):
+        m = results["methods"][name]
+        rows[name] = {
+            **m["subsets"],
+            **{g: m["groups"][g] for g in groups},
+            "mean": m["mean"],
+            "MTR": m["mtr"],
+            "uplift": m["uplift"],
+            "gain_over_bma": m["gain_over_bma"]["mean"],
+            "oracle_gap_closed": m["oracle_gap_closed"]["mean"],
+        }
+    return pd.DataFrame(rows).T
+
+
+def markdown_table(frame: pd.DataFrame, fmt: str, index_name: str = "method", bold: str | None = None) -> str:
+    """A Markdown table with padded columns, so that it also reads well as plain text in a terminal or log."""
+
+    def cell(v) -> str:
+        if v is None or (isinstance(v, float) and np.isnan(v)):
+            return "–"
+        return format(v, fmt) if isinstance(v, (float, np.floating)) else str(v)
+
+    header = [index_name] + [str(c) for c in frame.columns]
+    body = [[f"**{name}**" if name == bold else str(name)] + [cell(v) for v in row.to_numpy()]
+            for name, row in frame.iterrows()]
+    widths = [max(len(r[i]) for r in [header] + body) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))) + " |"
+
+    rule = "|" + "|".join("-" * (w + 1) + ":" if i else "-" * (w + 2) for i, w in enumerate(widths)) + "|"
+    return "\n".join([line(header), rule] + [line(r) for r in body])
+
+
+def markdown(results: dict, reference: dict[str, dict[str, float]] | None = None) -> str:
+    scale = results.get("report_scale", 1.0)
+    fmt = ".2f" if scale >= 10 else ".3f"
+    table = results_table(results)
+    score_cols = [c for c in table.columns if c not in ("MTR", "uplift", "oracle_gap_closed")]
+    shown = table.astype(object)
+    for c in ("MTR", "uplift", "oracle_gap_closed"):
+        shown[c] = table[c].map(lambda v: None if pd.isna(v) else f"{v:.2f}")
+    for c in score_cols:
+        shown[c] = table[c].map(lambda v: None if pd.isna(v) else format(v, fmt))
+    routers = [n for n in table.index if results["methods"][n]["kind"] == "router"]
+    counts = results.get("counts", {})
+    out = [
+        f"# Results: {results.get('name', '')} on {results.get('data', '')}",
+        "",
+        f"Test: {counts.get('test', '?')} queries in {len(results['subsets'])} subsets "
+        f"(train {counts.get('train', '?')}, validation {counts.get('val', '?')}"
+        + (f", {counts['dropped']} dropped for null scores" if counts.get("dropped") else "")
+        + f"). Experts: {', '.join(results['experts'])}. BMA, chosen on train: **{results['bma']}**.",
+        "",
+        "Scores are the mean evaluation metric of the routed answers"
+        + (f" (x{scale:g})" if scale != 1 else "")
+        + ". Rank: among the single experts plus the method, ties take the lower rank; MTR is the mean rank "
+        "over subsets, uplift the share of subsets ranked first. gain_over_bma and oracle_gap_closed are on the mean.",
+        "",
+        markdown_table(shown, "s", bold=routers[0] if routers else None),
+    ]
+    if reference:
+        cols = list(dict.fromkeys(k for row in reference.values() for k in row))
+
+        def ours(name: str) -> dict:
+            m = results["methods"][name]
+            return {c: m["groups"].get(c, m["subsets"].get(c)) for c in cols}
+
+        ref = pd.DataFrame({f"{n} (this run)": ours(n) for n in routers + ["bma", "dataset_oracle", "oracle"]}).T
+        ref = pd.concat([ref, pd.DataFrame(reference).T[cols]])
+        out += ["", "## Beside the published numbers", "", markdown_table(ref, fmt, index_name="")]
+    for name in routers:
+        share = pd.DataFrame(results["methods"][name]["routing"]).T
+        share = share.div(share.sum(axis=1), axis=0)
+        out += ["", f"## Where {name} sent the test queries (share per subset)", "",
+                markdown_table(share, ".2f", index_name="subset")]
+    return "\n".join(out) + "\n"
+
+
+def plot_scores(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    table = results_table(results)
+    columns = list(results["subsets"]) + [g for g in results["groups"] if g != "all"] + ["mean"]
+    bars = [n for n in table.index if results["methods"][n]["kind"] != "expert"]
+    x = np.arange(len(columns))
+    width = 0.8 / len(bars)
+    fig, ax = plt.subplots(figsize=(max(8, 1.1 * len(columns)), 4.5))
+    for i, name in enumerate(bars):
+        ax.bar(x + (i - (len(bars) - 1) / 2) * width, table.loc[name, columns].astype(float), width, label=name)
+    for expert in results["experts"]:
+        ax.scatter(x, table.loc[expert, columns].astype(float), marker="_", s=200, color="black", alpha=0.5, zorder=3)
+    ax.scatter([], [], marker="_", color="black", alpha=0.5, label="single experts")
+    ax.set_xticks(x, columns, rotation=30, ha="right")
+    ax.set_ylabel("mean score of routed answers")
+    ax.set_title(f"{results.get('name', '')}: per-subset scores by method")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
+    fig.savefig(path, dpi=120, format="png")
+    plt.close(fig)
+
+
+def plot_routing(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    routers = [n for n, m in results["methods"].items() if m["kind"] == "router"]
+    fig, axes = plt.subplots(1, max(1, len(routers)), figsize=(1 + 1.2 * len(results["experts"]) * max(1, len(routers)), 4),
+                             squeeze=False)
+    for ax, name in zip(axes[0], routers):
+        share = pd.DataFrame(results["methods"][name]["routing"]).T[results["experts"]]
+        share = share.div(share.sum(axis=1), axis=0)
+        image = ax.imshow(share.to_numpy(), vmin=0, vmax=1, cmap="viridis", aspect="auto")
+        ax.set_xticks(range(len(share.columns)), [c.split("/")[-1] for c in share.columns], rotation=45, ha="right")
+        ax.set_yticks(range(len(share.index)), share.index)
+        ax.set_title(f"{name}: share of queries routed")
+        fig.colorbar(image, ax=ax)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120, format="png")
+    plt.close(fig)
+
+
+def write_report(results: dict, out_dir: str | Path, reference: dict | None = None) -> dict[str, Path]:
+    """Write every report file atomically; return their paths by kind."""
+    out_dir = Path(out_dir)
+    paths = {k: out_dir / f for k, f in
+             (("json", "results.json"), ("md", "results.md"), ("csv", "results.csv"), ("png", "results.png"),
+              ("routing", "routing.png"))}
+    writers = {
+        "json": lambda p: p.write_text(json.dumps(results, indent=2) + "\n"),
+        "md": lambda p: p.write_text(markdown(results, reference)),
+        "csv": lambda p: results_table(results).to_csv(p, index_label="method"),
+        "png": lambda p: plot_scores(results, p),
+        "routing": lambda p: plot_routing(results, p),
+    }
+    for kind, path in paths.items():
+        with atomic_path(path) as tmp:
+            writers[kind](tmp)
+    return paths

@@ -1,0 +1,1 @@
+"""Silver labels: what the router is trained to predict from the experts' rewards."""

@@ -1,0 +1,59 @@
+"""Loggers from the `logger` config group, and what a finished evaluation sends to them."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+
+def lightning_logs_through_hydra() -> None:
+    """Lightning prints through its own handlers; hand its records to Hydra's (console and the run's log file)
+    so each line appears once, and drop its advertisement for a cloud logger."""
+    import logging
+
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate = True
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(lambda r: "litlogger" not in r.getMessage())
+
+
+def build_loggers(cfg: DictConfig | None) -> list:
+    from hydra.utils import instantiate
+
+    return [instantiate(c) for c in (cfg or {}).values() if c is not None]
+
+
+def summary_metrics(results: dict) -> dict[str, float]:
+    """Flat `test/<method>/<name>` metrics of the routers and baselines (not each expert: they are in the table)."""
+    out = {}
+    for name, m in results["methods"].items():
+        if m["kind"] == "expert":
+            continue
+        out[f"test/{name}/mean"] = m["mean"]
+        out[f"test/{name}/mtr"] = m["mtr"]
+        out[f"test/{name}/uplift"] = m["uplift"]
+        out.update({f"test/{name}/{g}": v for g, v in m["groups"].items() if g != "all"})
+    return out
+
+
+def log_results(loggers: list, results: dict, files: dict[str, Path]) -> None:
+    """Summary metrics to every logger; the results table and plots to W&B; the table beside the CSV metrics."""
+    from lightning.pytorch.loggers import CSVLogger, WandbLogger
+
+    from rewardroute.evaluation.report import results_table
+
+    metrics = summary_metrics(results)
+    for logger in loggers:
+        logger.log_metrics(metrics)
+        if isinstance(logger, WandbLogger):
+            table = results_table(results).reset_index(names="method")
+            logger.log_table(key="results", dataframe=table.astype({c: float for c in table.columns[1:]}))
+            logger.log_image(key="plots", images=[str(files["png"]), str(files["routing"])],
+                             caption=["per-subset scores", "routing"])
+        elif isinstance(logger, CSVLogger):
+            Path(logger.log_dir).mkdir(parents=True, exist_ok=True)
+            shutil.copy(files["csv"], Path(logger.log_dir) / "results.csv")
+        logger.save()

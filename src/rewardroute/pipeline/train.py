@@ -1,0 +1,151 @@
+"""The router recipe (`task=train`): response matrix -> silver labels -> router training -> evaluation.
+
+    seed -> load the response matrix (data) -> silver labels from the training rewards (labels)
+         -> encoder and tokenizer (router.backbone) -> DataModule -> router module (router.module)
+         -> loggers, trainer -> fit, keeping the epoch with the best validation routed score
+         -> route the test queries -> evaluate the router beside every baseline -> results.{json,md,csv,png}
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger(__name__)
+
+
+def train(cfg: DictConfig) -> float | None:
+    """Returns the best validation routed score (what a sweeper optimises); None on non-zero DDP ranks."""
+    import lightning as L
+    import torch
+    from hydra.utils import instantiate
+    from lightning.pytorch.callbacks import ModelCheckpoint, Timer
+
+    from rewardroute.data.datamodule import RouterDataModule
+    from rewardroute.data.load import load_matrix
+    from rewardroute.labels.silver import silver_labels
+    from rewardroute.pipeline.ddp import ddp_job
+    from rewardroute.pipeline.loggers import build_loggers, lightning_logs_through_hydra
+    from rewardroute.routers.features import embedded, tokenized
+
+    lightning_logs_through_hydra()
+    L.seed_everything(cfg.seed, workers=True)
+    out_dir = Path(cfg.paths.output_dir)
+
+    matrix = load_matrix(cfg.data)
+    queries, split = matrix.queries, matrix.queries["split"].to_numpy()
+    train_rows = split == "train"
+    targets = silver_labels(
+        matrix.rewards(cfg.data.reward), queries["tags"].tolist(), train_rows,
+        kind=cfg.labels.kind, temperature=cfg.labels.temperature, beta=cfg.labels.beta,
+    )
+
+    texts = queries["query"].tolist()
+    corpus = [t for t, keep in zip(texts, train_rows) if keep]
+    backbone = instantiate(cfg.router.backbone)
+    encoder, tokenizer = backbone.build(corpus)
+    frozen = cfg.router.freeze_encoder
+    if frozen:
+        device = "cuda" if cfg.trainer.accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available() else "cpu"
+        featurize = partial(embedded, texts, encoder, tokenizer, cfg.router.max_length, cfg.router.eval_batch_size,
+                            device, cfg.paths.cache_dir, backbone.key(corpus))
+    else:
+        featurize = partial(tokenized, texts, tokenizer, cfg.router.max_length, cfg.paths.cache_dir, backbone.key(corpus))
+    datamodule = RouterDataModule(
+        featurize, targets, matrix.metric, split, batch_size=cfg.router.batch_size,
+        eval_batch_size=cfg.router.eval_batch_size, num_workers=cfg.router.num_workers, pad_id=tokenizer.pad_token_id or 0,
+    )
+    module = instantiate(
+        cfg.router.module,
+        _convert_="all",  # plain containers in the module's saved hyper-parameters
+        n_experts=len(matrix.experts),
+        feature_dim=encoder.dim,
+        encoder=None if frozen else encoder,
+        optimizer=instantiate(cfg.router.optimizer),
+        scheduler=OmegaConf.to_container(cfg.router.scheduler),
+    )
+
+    has_val = bool((split == "val").any())
+    checkpoint = ModelCheckpoint(
+        dirpath=out_dir / "checkpoints", filename="best-epoch{epoch}", auto_insert_metric_name=False,
+        monitor="val/routed" if has_val else None, mode="max", save_top_k=1, save_weights_only=True,
+    )
+    timer = Timer()
+    loggers = build_loggers(cfg.logger)
+    trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=[checkpoint, timer])
+    params = {"params/total": sum(p.numel() for p in module.parameters()),
+              "params/trainable": sum(p.numel() for p in module.parameters() if p.requires_grad)}
+    for logger in trainer.loggers:
+        logger.log_hyperparams({**OmegaConf.to_container(cfg, resolve=True), **params})
+
+    with ddp_job(trainer):
+        trainer.fit(module, datamodule=datamodule)
+    if not trainer.is_global_zero:
+        return None
+
+    best = checkpoint.best_model_path or None  # none under fast_dev_run: the last weights are used
+    logits = predict(module, datamodule, cfg.trainer, best)
+    routes = {cfg.router.name: np.eye(len(matrix.experts))[logits.argmax(axis=1)]}
+    return report(cfg, matrix, routes, trainer, checkpoint, timer, params, out_dir)
+
+
+def predict(module, datamodule, trainer_cfg: DictConfig, ckpt_path: str | None) -> np.ndarray:
+    """Router logits for the test queries, in matrix order. Runs on one device, so each query is routed once
+    (also after DDP training) and whatever fast_dev_run limited, every test query is routed."""
+    import lightning as L
+    import torch
+
+    if ckpt_path:
+        module.load_state_dict(torch.load(ckpt_path, map_location="cpu", weights_only=True)["state_dict"])
+    predictor = L.Trainer(
+        accelerator=trainer_cfg.accelerator, devices=1, precision=trainer_cfg.precision, logger=False,
+        enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=trainer_cfg.enable_progress_bar,
+    )
+    batches = predictor.predict(module, dataloaders=datamodule.predict_dataloader("test"))
+    idx = np.concatenate([b["idx"].numpy() for b in batches])
+    logits = np.concatenate([b["logits"].numpy() for b in batches])
+    test_rows = np.flatnonzero(datamodule.split == "test")
+    position = {row: i for i, row in enumerate(test_rows)}
+    out = np.zeros((len(test_rows), logits.shape[1]), dtype=np.float32)
+    out[[position[i] for i in idx]] = logits
+    return out
+
+
+def report(cfg, matrix, routes, trainer, checkpoint, timer, params, out_dir: Path) -> float | None:
+    """Evaluate, write the run's reports, log them, print the table; return the best validation routed score."""
+    from rewardroute.evaluation.evaluate import evaluate
+    from rewardroute.evaluation.report import write_report
+    from rewardroute.pipeline.loggers import log_results
+
+    scale = cfg.data.report_scale
+    results = evaluate(matrix, routes, OmegaConf.to_container(cfg.data.groups),
+                       OmegaConf.to_container(cfg.data.proxy_train), scale)
+    best_val = None if checkpoint.best_model_score is None else float(checkpoint.best_model_score) * scale
+    counts = matrix.queries["split"].value_counts().to_dict()
+    results = {
+        "name": cfg.name,
+        "data": cfg.data.name,
+        "report_scale": scale,
+        "counts": {**counts, "dropped": matrix.dropped},
+        "labels": OmegaConf.to_container(cfg.labels),
+        "selection": {"val_routed_best": best_val, "checkpoint": Path(checkpoint.best_model_path).name or None},
+        **results,
+    }
+    files = write_report(results, out_dir, reference=OmegaConf.to_container(cfg.reference))
+    epochs = max(1, trainer.current_epoch)
+    timing = {"train_seconds": timer.time_elapsed("train"), "epochs": trainer.current_epoch,
+              "seconds_per_epoch": timer.time_elapsed("train") / epochs, **params}
+    (out_dir / "timing.json").write_text(json.dumps(timing, indent=2) + "\n")
+    with open(files["md"], "a") as f:
+        f.write(f"\n## Run\n\n- best validation routed score: {best_val}\n"
+                f"- training: {timing['epochs']} epochs, {timing['seconds_per_epoch']:.1f} s per epoch\n"
+                f"- parameters: {params['params/total']:,} ({params['params/trainable']:,} trainable)\n")
+    log_results(trainer.loggers, results, files)
+    print(files["md"].read_text())
+    log.info("results: %s", out_dir)
+    return best_val

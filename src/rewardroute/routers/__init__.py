@@ -1,0 +1,1 @@
+"""Routers: text encoders (backbones) and the LightningModules that map a query to an expert."""

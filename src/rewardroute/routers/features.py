@@ -1,0 +1,67 @@
+"""What a router reads of a query: token ids (fine-tuning) or a frozen encoder's embedding. Both are computed
+once per (backbone, max_length, queries) and cached on disk as Arrow data sets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from rewardroute.cache import atomic_path, content_hash
+
+
+def _cached(path: Path, build):
+    import datasets
+
+    if not path.exists():
+        data = build()
+        with atomic_path(path) as tmp:
+            data.save_to_disk(str(tmp))
+    return datasets.load_from_disk(str(path))
+
+
+def tokenized(texts: list[str], tokenizer, max_length: int, cache_dir: str, backbone_key: str):
+    """A data set with input_ids (truncated to max_length) and length, one row per text, in order."""
+    import datasets
+
+    def build():
+        data = datasets.Dataset.from_dict({"text": texts})
+        data = data.map(
+            lambda b: tokenizer(b["text"], truncation=True, max_length=max_length),
+            batched=True,
+            remove_columns=["text"],
+            desc="tokenising",
+        )
+        return data.map(lambda b: {"length": [len(x) for x in b["input_ids"]]}, batched=True)
+
+    key = content_hash("tokens", backbone_key, max_length, texts)
+    return _cached(Path(cache_dir) / "tokens" / key, build)
+
+
+@torch.inference_mode()
+def embed(texts: list[str], encoder, tokenizer, max_length: int, batch_size: int, device: str) -> np.ndarray:
+    """Pooled embeddings of `texts`, batched in order of length (little padding), returned in input order."""
+    encoder = encoder.to(device).eval()
+    order = np.argsort([-len(t) for t in texts], kind="stable")
+    out = np.zeros((len(texts), encoder.dim), dtype=np.float32)
+    for start in tqdm(range(0, len(texts), batch_size), desc="embedding queries", unit="batch"):
+        rows = order[start : start + batch_size]
+        batch = tokenizer([texts[i] for i in rows], truncation=True, max_length=max_length, padding=True, return_tensors="pt")
+        vectors = encoder(batch["input_ids"].to(device), batch["attention_mask"].to(device))
+        out[rows] = vectors.float().cpu().numpy()
+    return out
+
+
+def embedded(
+    texts: list[str], encoder, tokenizer, max_length: int, batch_size: int, device: str, cache_dir: str, backbone_key: str
+):
+    """A data set with the frozen encoder's `features`, one row per text, in order."""
+    import datasets
+
+    def build():
+        return datasets.Dataset.from_dict({"features": embed(texts, encoder, tokenizer, max_length, batch_size, device)})
+
+    key = content_hash("embeddings", backbone_key, max_length, texts)
+    return _cached(Path(cache_dir) / "embeddings" / key, build)

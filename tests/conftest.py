@@ -1,0 +1,87 @@
+"""Shared fixtures: compose the real configs (shrunk for CPU), run the real entry point, build small tables."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+os.environ.update(WANDB_MODE="offline", WANDB_SILENT="true", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+
+from rewardroute.schema import PROJECT_ROOT, register_configs  # noqa: E402
+
+register_configs()
+
+SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+needs_shared_data = pytest.mark.skipif(
+    not SHARED_DATA.is_dir(), reason=f"the real data folder {SHARED_DATA} is absent (it sits beside the project in CI)"
+)
+
+# A run of seconds: tiny random encoder, small synthetic benchmark, no loggers.
+TINY = [
+    "backbone=tiny",
+    "router.optimizer.lr=1e-3",
+    "router.max_length=32",
+    "trainer.max_epochs=2",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+    "data.source.n_train_per_domain=60",
+    "data.source.n_test_per_domain=20",
+    "~logger",
+]
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture
+def compose_cfg(tmp_path, cache_dir):
+    """Compose conf/config.yaml with overrides, as run.py would, writing into tmp_path (or tmp_path / out)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    def make(*overrides: str, out: str = ""):
+        with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
+            cfg = compose("config", overrides=list(overrides), return_hydra_config=True)
+        HydraConfig().set_config(cfg)
+        with open_dict(cfg):
+            del cfg["hydra"]  # a task never sees it (run.py strips it too)
+            cfg.paths.output_dir = str(tmp_path / out)
+            cfg.paths.cache_dir = str(cache_dir)
+        return cfg
+
+    return make
+
+
+def run_entry(args: list[str], tmp_path: Path, cache_dir: Path, timeout: int = 600) -> subprocess.CompletedProcess:
+    """`python run.py ...args` in a subprocess, outputs under tmp_path; fails the test with the log on error."""
+    cmd = [sys.executable, "run.py", *args, f"paths.cache_dir={cache_dir}"]
+    if "-m" in args:
+        cmd.append(f"hydra.sweep.dir={tmp_path}")
+    else:
+        cmd.append(f"hydra.run.dir={tmp_path}")
+    proc = subprocess.run(cmd, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, f"{' '.join(cmd)}\n--- stdout\n{proc.stdout[-4000:]}\n--- stderr\n{proc.stderr[-6000:]}"
+    return proc
+
+
+def read_results(folder: Path) -> dict:
+    return json.loads((folder / "results.json").read_text())
+
+
+def long_table(scores: dict[str, list[float]], subsets: list[str], splits: list[str], **extra) -> pd.DataFrame:
+    """A long response table from {expert: score per query}."""
+    rows = []
+    for i, (subset, split) in enumerate(zip(subsets, splits)):
+        for expert, values in scores.items():
+            rows.append({"query_id": f"q{i}", "subset": subset, "split": split, "query": f"query {i}",
+                         "expert": expert, "score": values[i], **{k: v[i] for k, v in extra.items()}})
+    return pd.DataFrame(rows)

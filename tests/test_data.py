@@ -1,0 +1,182 @@
+"""Loaders and validation on good and bad files; splits; the synthetic benchmark."""
+
+import gzip
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import SHARED_DATA, long_table, needs_shared_data
+
+from rewardroute.data.jsonl import load_long, load_wide
+from rewardroute.data.matrix import DataError, ResponseMatrix
+from rewardroute.data.splits import assign_splits
+from rewardroute.data.synthetic import generate
+
+
+def write_jsonl(path, rows, gz=False):
+    opener = gzip.open if gz else open
+    with opener(path, "wt") as f:
+        for r in rows:
+            f.write(json.dumps(r) + "\n")
+    return str(path)
+
+
+def long_rows(n=4, experts=("a", "b")):
+    return [{"query_id": i, "subset": "s", "split": "train" if i < n - 1 else "test", "query": f"q{i}",
+             "expert": e, "score": 0.1 * i + (e == "b") * 0.05} for i in range(n) for e in experts]
+
+
+def test_long_and_wide_files_give_the_same_matrix(tmp_path):
+    long_path = write_jsonl(tmp_path / "long.jsonl", long_rows())
+    wide = [{"query_id": i, "subset": "s", "split": "train" if i < 3 else "test", "query": f"q{i}",
+             "scores": {"a": 0.1 * i, "b": 0.1 * i + 0.05}} for i in range(4)]
+    wide_path = write_jsonl(tmp_path / "wide.jsonl.gz", wide, gz=True)
+    m1 = ResponseMatrix.from_long(load_long(long_path))
+    m2 = ResponseMatrix.from_long(load_wide(wide_path))
+    assert m1.experts == m2.experts == ("a", "b")
+    np.testing.assert_allclose(m1.scores, m2.scores)
+    assert m1.queries["query"].tolist() == ["q0", "q1", "q2", "q3"]
+    back = m1.to_long()
+    assert len(back) == 8 and set(back.columns) >= {"query_id", "subset", "split", "query", "expert", "score"}
+
+
+def test_long_file_with_separate_queries_file(tmp_path):
+    queries = write_jsonl(tmp_path / "q.jsonl", [{"query_id": i, "subset": "s", "query": f"q{i}"} for i in range(3)])
+    scores = write_jsonl(tmp_path / "s.jsonl", [{"query_id": i, "model": m, "score": 1.0} for i in range(3) for m in "xy"])
+    long = load_long(scores, queries=queries, expert_field="model")
+    assert long["query"].tolist()[:2] == ["q0", "q0"] and set(long["expert"]) == {"x", "y"}
+    bad = write_jsonl(tmp_path / "bad.jsonl", [{"query_id": 9, "model": "x", "score": 1.0}])
+    with pytest.raises(DataError, match=r"bad.jsonl, row 1: query_id 9 is not in"):
+        load_long(bad, queries=queries, expert_field="model")
+
+
+def bad_file(tmp_path, edit) -> str:
+    rows = long_rows()
+    edit(rows)
+    return write_jsonl(tmp_path / "scores.jsonl", rows)
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda r: r[3].update(score="high"), r"scores.jsonl, row 4: score 'high' for query '1', expert 'b' is not a number"),
+        (lambda r: r[2].update(score=None), r"scores.jsonl, row 3: null score for query '1', expert 'a'"),
+        (lambda r: r[2].pop("score"), r"scores.jsonl, row 3: null score"),
+        (lambda r: r.append(dict(r[0])), r"scores.jsonl: duplicate query id '0' for expert 'a' in rows \[1, 9\]"),
+        (lambda r: r[4].update(subset=""), r"scores.jsonl, row 5: empty subset for query '2'"),
+        (lambda r: r.pop(7), r"query '3' \(split 'test'\) has no score from \['b'\]"),
+    ],
+    ids=["non-numeric", "null", "missing", "duplicate", "empty-subset", "missing-expert"],
+)
+def test_bad_score_files_name_file_and_row(tmp_path, edit, message):
+    with pytest.raises(DataError, match=message):
+        ResponseMatrix.from_long(load_long(bad_file(tmp_path, edit)))
+
+
+def test_null_policy_drop_counts_the_dropped_queries(tmp_path):
+    path = bad_file(tmp_path, lambda r: r[2].update(score=None))
+    m = ResponseMatrix.from_long(load_long(path), null_scores="drop")
+    assert m.dropped == 1 and m.queries["query_id"].tolist() == ["0", "2", "3"]
+
+
+def test_unknown_expert_and_subset_in_config_name_the_key(tmp_path):
+    long = load_long(write_jsonl(tmp_path / "s.jsonl", long_rows()))
+    with pytest.raises(DataError, match=r"data.experts names \['zz'\], not found in .*s.jsonl"):
+        ResponseMatrix.from_long(long, experts=["a", "zz"])
+    with pytest.raises(DataError, match=r"data.subsets names \['t'\]"):
+        ResponseMatrix.from_long(long, subsets=["t"])
+
+
+def test_experts_differing_between_train_and_test_is_an_error(tmp_path):
+    rows = [r for r in long_rows(4, ("a", "b", "c")) if not (r["split"] == "test" and r["expert"] == "c")]
+    with pytest.raises(DataError, match=r"Experts differ between splits: test: \['a', 'b'\]; train: \['a', 'b', 'c'\]"):
+        ResponseMatrix.from_long(load_long(write_jsonl(tmp_path / "s.jsonl", rows)))
+
+
+def test_bad_json_and_missing_file(tmp_path):
+    path = tmp_path / "broken.jsonl"
+    path.write_text('{"query_id": 1}\n{oops\n')
+    with pytest.raises(DataError, match=r"broken.jsonl, row 2: not valid JSON"):
+        load_long(str(path))
+    with pytest.raises(DataError, match="no such file"):
+        load_long(str(tmp_path / "absent.jsonl"))
+
+
+def test_a_split_without_training_queries_is_an_error():
+    m = ResponseMatrix.from_long(long_table({"a": [0.1, 0.2]}, ["s", "s"], ["test", "ood"]))
+    with pytest.raises(DataError, match=r"no training queries: the data's splits are \['ood', 'test'\]"):
+        assign_splits(m, 0.2, 0.1, 0)
+
+
+def test_seeded_split_is_stable_across_runs_and_row_order():
+    n = 400
+    long = long_table({"a": list(np.linspace(0, 1, n))}, ["s"] * n, [None] * n)
+    a = assign_splits(ResponseMatrix.from_long(long), 0.25, 0.1, seed=3).queries.set_index("query_id")["split"]
+    shuffled = long.sample(frac=1.0, random_state=1)
+    b = assign_splits(ResponseMatrix.from_long(shuffled), 0.25, 0.1, seed=3).queries.set_index("query_id")["split"]
+    assert a.to_dict() == b.to_dict()
+    assert 0.18 < (a == "test").mean() < 0.32
+    c = assign_splits(ResponseMatrix.from_long(long), 0.25, 0.1, seed=4).queries.set_index("query_id")["split"]
+    assert (a != c).any()
+
+
+def test_synthetic_benchmark_is_seeded_and_has_headroom():
+    assert generate(seed=1).equals(generate(seed=1))
+    assert not generate(seed=1).equals(generate(seed=2))
+    m = ResponseMatrix.from_long(generate())
+    test = m.mask("test")
+    best_single = m.metric[test].mean(axis=0).max()
+    oracle = m.metric[test].max(axis=1).mean()
+    assert oracle - best_single > 0.2
+    assert m.has_tags and set(m.subsets) == {"math", "coding", "writing", "science", "history", "health"}
+
+
+@needs_shared_data
+def test_routerdc_loader_reads_the_real_matrix():
+    from rewardroute.data.routerdc import load
+
+    long = load(str(SHARED_DATA / "routerdc_7llm" / "queries_scores.jsonl.gz"))
+    m = ResponseMatrix.from_long(long, subsets=["mmlu", "gsm8k", "ceval"])
+    assert len(m.experts) == 7
+    counts = m.queries.groupby(["subset", "split"]).size().to_dict()
+    assert counts == {("ceval", "ood"): 1346, ("gsm8k", "test"): 1319, ("gsm8k", "train"): 1000,
+                      ("mmlu", "test"): 4213, ("mmlu", "train"): 2000}
+    # accuracy: multiple choice counts as correct when score > 0; gsm8k keeps the fraction of samples correct
+    mmlu = (m.queries["subset"] == "mmlu").to_numpy()
+    assert set(np.unique(m.metric[mmlu])) <= {0.0, 1.0}
+    np.testing.assert_array_equal(m.metric[~mmlu & (m.queries["subset"] == "gsm8k").to_numpy()],
+                                  m.scores[(m.queries["subset"] == "gsm8k").to_numpy()])
+    test = (m.queries["subset"] == "gsm8k").to_numpy() & (m.queries["split"] == "test").to_numpy()
+    dolphin = m.experts.index("cognitivecomputations/dolphin-2.9-llama3-8b")
+    assert m.metric[test, dolphin].mean() * 100 == pytest.approx(69.81, abs=0.01)  # README of the data
+    assert m.queries.loc[mmlu & (m.queries["split"] == "train").to_numpy(), "tags"].map(len).eq(1).all()
+
+
+@needs_shared_data
+def test_alpaca_eval_loader_with_null_scores_dropped():
+    from rewardroute.data.jsonl import load_long as load
+
+    root = SHARED_DATA / "alpaca_eval"
+    long = load(str(root / "scores_ae1_gpt4_vs_text_davinci_003.jsonl"), queries=str(root / "queries.jsonl"),
+                expert_field="model")
+    pool = ["wizardlm-13b", "vicuna-13b", "llama-2-13b-chat-hf"]
+    with pytest.raises(DataError, match="null score"):
+        ResponseMatrix.from_long(long, experts=pool)
+    m = ResponseMatrix.from_long(long, experts=pool, null_scores="drop")
+    assert len(m.queries) + m.dropped == 805 and len(m.queries) == 803  # README: 803 queries fully covered
+    assert m.metric.mean(axis=0).max() == pytest.approx(0.812, abs=0.002)  # best single on those queries
+
+
+@needs_shared_data
+def test_routellm_loader_averages_mt_bench_turns():
+    from rewardroute.data.routellm import load
+
+    root = SHARED_DATA / "routellm_gpt4_vs_mixtral"
+    m = ResponseMatrix.from_long(load(str(root / "queries.jsonl.gz"), str(root / "scores.jsonl")))
+    assert len(m.experts) == 2
+    sizes = m.queries["subset"].value_counts()
+    assert sizes["mmlu"] == 14042 and sizes["gsm8k"] == 1319 and sizes["mt_bench_writing"] == 10
+    bench = m.queries["subset"].str.startswith("mt_bench").to_numpy()
+    gpt4 = m.experts.index("gpt-4-1106-preview")
+    assert m.scores[bench, gpt4].mean() == pytest.approx(9.23, abs=0.05)  # README: per-turn mean

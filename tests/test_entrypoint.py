@@ -1,0 +1,43 @@
+"""run.py end to end in subprocesses: the embedded default, sweeps with the basic and joblib launchers, DDP."""
+
+import pytest
+from conftest import TINY, read_results, run_entry
+
+WITH_WANDB = [o for o in TINY if o != "~logger"] + ["logger=wandb"]
+
+
+@pytest.mark.slow
+def test_default_run_trains_zooter_that_beats_bma(tmp_path, cache_dir):
+    """`python run.py` as the README gives it: MiniLM Zooter on the synthetic benchmark, W&B offline, CSV."""
+    proc = run_entry([], tmp_path, cache_dir)
+    results = read_results(tmp_path)
+    zooter = results["methods"]["zooter"]
+    assert zooter["mean"] > results["methods"]["bma"]["mean"]
+    assert zooter["oracle_gap_closed"]["mean"] >= 0.5
+    assert "| **zooter**" in proc.stdout  # the table is printed
+    assert list((tmp_path / "wandb").glob("offline-run-*"))
+    assert (tmp_path / "csv" / "version_0" / "results.csv").is_file()
+    assert "test/zooter/mean" in (tmp_path / "csv" / "version_0" / "metrics.csv").read_text()
+
+
+def test_multirun_basic_launcher_one_wandb_run_per_job(tmp_path, cache_dir):
+    run_entry(["-m", *WITH_WANDB, "trainer.max_epochs=1", "labels=tag_enhanced", "labels.beta=0,1"], tmp_path, cache_dir)
+    betas = {read_results(tmp_path / job)["labels"]["beta"] for job in ("0", "1")}
+    assert betas == {0.0, 1.0}
+    runs = [list((tmp_path / job / "wandb").glob("offline-run-*")) for job in ("0", "1")]
+    assert [len(r) for r in runs] == [1, 1] and runs[0][0].name != runs[1][0].name
+
+
+def test_multirun_joblib_launcher(tmp_path, cache_dir):
+    run_entry(["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", *TINY, "trainer.max_epochs=1", "seed=1,2"],
+              tmp_path, cache_dir)
+    assert {read_results(tmp_path / j)["name"] for j in ("0", "1")} == {"quickstart"}
+
+
+def test_ddp_on_cpu_with_two_processes_inside_a_sweep(tmp_path, cache_dir):
+    """Two 2-process DDP jobs in one basic-launcher sweep: every rank runs its own job, once."""
+    run_entry(["-m", "trainer=ddp_cpu", *TINY, "trainer.max_epochs=1", "seed=1,2"], tmp_path, cache_dir)
+    for job in ("0", "1"):
+        assert read_results(tmp_path / job)["counts"]["test"] == 120
+        assert (tmp_path / job / "train_ddp_process_1.log").is_file()  # rank 1 ran in this job's folder
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["0", "1"]

@@ -1,0 +1,89 @@
+"""The router recipe end to end, in process: composed configs shrunk for CPU (tiny encoder, small data)."""
+
+import json
+
+import numpy as np
+import pytest
+from conftest import TINY, read_results
+
+from rewardroute.pipeline.tasks import run_task
+
+
+def test_train_writes_every_output_with_all_methods(compose_cfg, tmp_path):
+    best_val = run_task(compose_cfg(*TINY))
+    results = read_results(tmp_path)
+    methods = results["methods"]
+    experts = results["experts"]
+    assert {"zooter", "bma", "random", "oracle", "dataset_oracle", *experts} == set(methods)
+    for m in methods.values():
+        assert set(m["subsets"]) == set(results["subsets"]) and {"mean", "mtr", "uplift"} <= set(m)
+    assert results["selection"]["val_routed_best"] == pytest.approx(best_val)
+    assert sum(sum(c.values()) for c in methods["zooter"]["routing"].values()) == results["counts"]["test"]
+    for name in ("results.md", "results.csv", "results.png", "routing.png", "timing.json"):
+        assert (tmp_path / name).stat().st_size > 0
+    assert list((tmp_path / "checkpoints").glob("best-epoch*.ckpt"))
+    assert "| **zooter**" in (tmp_path / "results.md").read_text()
+
+
+def test_quickstart_router_beats_bma_and_closes_half_the_oracle_gap(compose_cfg, tmp_path):
+    # the quickstart experiment with the tiny encoder in place of MiniLM (seconds instead of a minute)
+    cfg = compose_cfg("experiment=quickstart", "backbone=tiny", "router.optimizer.lr=1e-3", "trainer.max_epochs=3",
+                      "~logger", "trainer.enable_progress_bar=false")
+    run_task(cfg)
+    zooter = read_results(tmp_path)["methods"]["zooter"]
+    assert zooter["gain_over_bma"]["mean"] > 0
+    assert zooter["oracle_gap_closed"]["mean"] >= 0.5
+
+
+def test_same_seed_same_results(compose_cfg, tmp_path):
+    run_task(compose_cfg(*TINY, "seed=7", out="a"))
+    run_task(compose_cfg(*TINY, "seed=7", out="b"))
+    assert (tmp_path / "a" / "results.json").read_text() == (tmp_path / "b" / "results.json").read_text()
+
+
+@pytest.mark.parametrize("overrides", [
+    ["labels=hard"],
+    ["labels=tag_enhanced", "labels.beta=0.3"],
+    ["router.freeze_encoder=true", "router.optimizer.lr=1e-2"],
+    ["trainer.fast_dev_run=true"],
+], ids=["hard", "tag-enhanced", "frozen-encoder", "fast-dev-run"])
+def test_variants_train_and_route_every_test_query(compose_cfg, tmp_path, overrides):
+    run_task(compose_cfg(*TINY, *overrides))
+    results = read_results(tmp_path)
+    routed = sum(sum(c.values()) for c in results["methods"]["zooter"]["routing"].values())
+    assert routed == results["counts"]["test"]
+    assert results["labels"]["kind"] == ("hard" if "labels=hard" in overrides else "soft")
+
+
+def test_validation_score_is_the_routed_metric(compose_cfg, tmp_path):
+    """The checkpoint criterion equals the mean metric of the argmax expert on the validation split."""
+    import torch
+
+    from rewardroute.routers.zooter import ZooterRouter
+
+    module = ZooterRouter(n_experts=3, feature_dim=2, dropout=0.0)
+    with torch.no_grad():
+        module.head[1].weight.copy_(torch.tensor([[1.0, 0], [0, 1.0], [0, 0]]))
+        module.head[1].bias.zero_()
+    batch = {"features": torch.tensor([[2.0, 0.0], [0.0, 2.0]]), "targets": torch.full((2, 3), 1 / 3),
+             "metric": torch.tensor([[0.1, 0.9, 0.5], [0.3, 0.7, 0.2]]), "idx": torch.arange(2)}
+    module.validation_step(batch, 0)
+    assert module.val_routed.compute().item() == pytest.approx((0.1 + 0.7) / 2)
+    expected = torch.nn.functional.kl_div(torch.log_softmax(module(batch), -1), batch["targets"], reduction="batchmean")
+    assert module.val_loss.compute().item() == pytest.approx(expected.item())
+
+
+def test_wandb_run_is_finished_even_when_the_job_fails(compose_cfg, tmp_path):
+    import wandb
+
+    tiny = [o for o in TINY if o != "~logger"]
+    cfg = compose_cfg(*tiny, "logger=wandb", "trainer.max_epochs=1", "+data.groups.broken=[no_such_subset]")
+    with pytest.raises(ValueError, match="no_such_subset"):
+        run_task(cfg)
+    assert wandb.run is None
+    assert list((tmp_path / "wandb").glob("offline-run-*"))
+
+
+def test_unknown_task_is_a_clear_error(compose_cfg):
+    with pytest.raises(ValueError, match="task='trian' is not a task"):
+        run_task(compose_cfg(*TINY, "task=trian"))
