@@ -13,9 +13,8 @@ import pytest
 
 os.environ.update(WANDB_MODE="offline", WANDB_SILENT="true", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
 
-from rewardroute.schema import PROJECT_ROOT, register_configs  # noqa: E402
-
-register_configs()
+from rewardroute.main import compose_config  # noqa: E402
+from rewardroute.schema import PROJECT_ROOT  # noqa: E402
 
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 needs_shared_data = pytest.mark.skipif(
@@ -44,19 +43,9 @@ def cache_dir(tmp_path_factory) -> Path:
 @pytest.fixture
 def compose_cfg(tmp_path, cache_dir):
     """Compose conf/config.yaml with overrides, as run.py would, writing into tmp_path (or tmp_path / out)."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict
 
     def make(*overrides: str, out: str = ""):
-        with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
-            cfg = compose("config", overrides=list(overrides), return_hydra_config=True)
-        HydraConfig().set_config(cfg)
-        with open_dict(cfg):
-            del cfg["hydra"]  # a task never sees it (run.py strips it too)
-            cfg.paths.output_dir = str(tmp_path / out)
-            cfg.paths.cache_dir = str(cache_dir)
-        return cfg
+        return compose_config([*overrides, f"paths.cache_dir={cache_dir}"], str(tmp_path / out))
 
     return make
 

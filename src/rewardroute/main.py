@@ -17,3 +17,19 @@ def main(cfg: DictConfig):
     from rewardroute.pipeline.tasks import run_task
 
     return run_task(cfg)
+
+
+def compose_config(overrides: list[str], output_dir: str):
+    """The config `python run.py <overrides>` would run, composed in process and writing into `output_dir`
+    (for tests, benchmarks and notebooks: `run_task(compose_config([...], "outputs/x"))`)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=list(overrides), return_hydra_config=True)
+    HydraConfig().set_config(cfg)  # resolves ${hydra:...} as in a run
+    with open_dict(cfg):
+        del cfg["hydra"]  # a task never sees it, as under @hydra.main
+        cfg.paths.output_dir = str(output_dir)
+    return cfg

@@ -1,6 +1,6 @@
 """Readers for response tables in JSON Lines (plain or .gz), in the two documented layouts.
 
-long: one line per (query, expert)   {"query_id", "subset", "split"?, "query", "expert", "score", "tags"?}
+long: one line per (query, expert)   {"query_id", "subset", "split"?, "query", "expert", "score", "metric"?, "tags"?}
       optionally with the query fields in a separate queries file joined on query_id.
 wide: one line per query             {"query_id", "subset", "split"?, "query", "scores": {expert: score}, ...}
 """
@@ -82,6 +82,7 @@ def load_long(
                 **{f: source.get(f) for f in QUERY_FIELDS},
                 "expert": r[expert_field],
                 "score": r.get(score_field),
+                "metric": r.get("metric"),
                 "tags": _tags(source, tags_field),
                 "file": r["file"],
                 "row": r["row"],

@@ -40,10 +40,6 @@ class ResponseMatrix:
     metric: np.ndarray  # [queries, experts]: the evaluation value (equals scores unless the source transforms it)
     dropped: int = 0  # queries dropped for a null score (data.null_scores=drop)
 
-    @property
-    def has_tags(self) -> bool:
-        return bool(self.queries["tags"].map(bool).any())
-
     def rewards(self, kind: str) -> np.ndarray:
         """What a router learns from: the raw `score` or the evaluation `metric`."""
         if kind not in ("score", "metric"):
@@ -64,8 +60,12 @@ class ResponseMatrix:
         return list(dict.fromkeys(self.queries["subset"]))
 
     def to_long(self) -> pd.DataFrame:
-        """The long form again (e.g. to save a matrix as jsonl in the documented format)."""
+        """The documented long form: one row per (query, expert), with the data's own split where it had one
+        (else train or test; validation is carved from train again on loading)."""
         q = self.queries.loc[self.queries.index.repeat(len(self.experts))].reset_index(drop=True)
+        if "source_split" in q.columns:
+            q["split"] = q["source_split"].where(q["source_split"].notna(), q["split"].replace("val", "train"))
+        q = q[["query_id", "subset", "split", "query", "tags"]]
         q["expert"] = list(self.experts) * len(self.queries)
         q["score"] = self.scores.reshape(-1)
         q["metric"] = self.metric.reshape(-1)

@@ -38,16 +38,25 @@ def results_table(results: dict) -> pd.DataFrame:
     return pd.DataFrame(rows).T
 
 
-def markdown_table(frame: pd.DataFrame, fmt: str, index_name: str = "method", bold: str | None = None) -> str:
-    """A Markdown table with padded columns, so that it also reads well as plain text in a terminal or log."""
+def short_names(names: list[str]) -> dict[str, str]:
+    """`org/model` as `model` where that stays unique (hub ids make wide tables)."""
+    short = {n: n.split("/")[-1] for n in names}
+    return short if len(set(short.values())) == len(short) else {n: n for n in names}
 
-    def cell(v) -> str:
+
+def markdown_table(frame: pd.DataFrame, fmt: str | dict[str, str], index_name: str = "method",
+                   bold: str | None = None) -> str:
+    """A Markdown table with padded columns, so that it also reads well as plain text in a terminal or log.
+    `fmt` is one format for every number or one per column."""
+
+    def cell(v, column) -> str:
         if v is None or (isinstance(v, float) and np.isnan(v)):
             return "–"
-        return format(v, fmt) if isinstance(v, (float, np.floating)) else str(v)
+        f = fmt if isinstance(fmt, str) else fmt.get(column, "")
+        return format(v, f) if isinstance(v, (float, np.floating)) else str(v)
 
     header = [index_name] + [str(c) for c in frame.columns]
-    body = [[f"**{name}**" if name == bold else str(name)] + [cell(v) for v in row.to_numpy()]
+    body = [[f"**{name}**" if name == bold else str(name)] + [cell(v, c) for c, v in row.items()]
             for name, row in frame.iterrows()]
     widths = [max(len(r[i]) for r in [header] + body) for i in range(len(header))]
 
@@ -58,16 +67,12 @@ def markdown_table(frame: pd.DataFrame, fmt: str, index_name: str = "method", bo
     return "\n".join([line(header), rule] + [line(r) for r in body])
 
 
-def markdown(results: dict, reference: dict[str, dict[str, float]] | None = None) -> str:
+def markdown(results: dict, reference: dict[str, dict[str, float]] | None = None, notes: list[str] = ()) -> str:
+    """results.md: the main table, published numbers beside ours, each router's routing, run notes."""
     scale = results.get("report_scale", 1.0)
-    fmt = ".2f" if scale >= 10 else ".3f"
+    score_fmt = ".2f" if scale >= 10 else ".3f"
     table = results_table(results)
-    score_cols = [c for c in table.columns if c not in ("MTR", "uplift", "oracle_gap_closed")]
-    shown = table.astype(object)
-    for c in ("MTR", "uplift", "oracle_gap_closed"):
-        shown[c] = table[c].map(lambda v: None if pd.isna(v) else f"{v:.2f}")
-    for c in score_cols:
-        shown[c] = table[c].map(lambda v: None if pd.isna(v) else format(v, fmt))
+    formats = {c: score_fmt for c in table.columns} | {"MTR": ".2f", "uplift": ".2f", "oracle_gap_closed": ".2f"}
     routers = [n for n in table.index if results["methods"][n]["kind"] == "router"]
     counts = results.get("counts", {})
     out = [
@@ -83,7 +88,7 @@ def markdown(results: dict, reference: dict[str, dict[str, float]] | None = None
         + ". Rank: among the single experts plus the method, ties take the lower rank; MTR is the mean rank "
         "over subsets, uplift the share of subsets ranked first. gain_over_bma and oracle_gap_closed are on the mean.",
         "",
-        markdown_table(shown, "s", bold=routers[0] if routers else None),
+        markdown_table(table, formats, bold=routers[0] if routers else None),
     ]
     if reference:
         cols = list(dict.fromkeys(k for row in reference.values() for k in row))
@@ -94,12 +99,14 @@ def markdown(results: dict, reference: dict[str, dict[str, float]] | None = None
 
         ref = pd.DataFrame({f"{n} (this run)": ours(n) for n in routers + ["bma", "dataset_oracle", "oracle"]}).T
         ref = pd.concat([ref, pd.DataFrame(reference).T[cols]])
-        out += ["", "## Beside the published numbers", "", markdown_table(ref, fmt, index_name="")]
+        out += ["", "## Beside the published numbers", "", markdown_table(ref, score_fmt, index_name="")]
     for name in routers:
-        share = pd.DataFrame(results["methods"][name]["routing"]).T
+        share = pd.DataFrame(results["methods"][name]["routing"]).T.rename(columns=short_names(results["experts"]))
         share = share.div(share.sum(axis=1), axis=0)
         out += ["", f"## Where {name} sent the test queries (share per subset)", "",
                 markdown_table(share, ".2f", index_name="subset")]
+    if notes:
+        out += ["", "## Run", ""] + [f"- {n}" for n in notes]
     return "\n".join(out) + "\n"
 
 
@@ -142,7 +149,7 @@ def plot_routing(results: dict, path: Path) -> None:
         share = pd.DataFrame(results["methods"][name]["routing"]).T[results["experts"]]
         share = share.div(share.sum(axis=1), axis=0)
         image = ax.imshow(share.to_numpy(), vmin=0, vmax=1, cmap="viridis", aspect="auto")
-        ax.set_xticks(range(len(share.columns)), [c.split("/")[-1] for c in share.columns], rotation=45, ha="right")
+        ax.set_xticks(range(len(share.columns)), list(short_names(results["experts"]).values()), rotation=45, ha="right")
         ax.set_yticks(range(len(share.index)), share.index)
         ax.set_title(f"{name}: share of queries routed")
         fig.colorbar(image, ax=ax)
@@ -151,7 +158,7 @@ def plot_routing(results: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def write_report(results: dict, out_dir: str | Path, reference: dict | None = None) -> dict[str, Path]:
+def write_report(results: dict, out_dir: str | Path, reference: dict | None = None, notes: list[str] = ()) -> dict[str, Path]:
     """Write every report file atomically; return their paths by kind."""
     out_dir = Path(out_dir)
     paths = {k: out_dir / f for k, f in
@@ -159,7 +166,7 @@ def write_report(results: dict, out_dir: str | Path, reference: dict | None = No
               ("routing", "routing.png"))}
     writers = {
         "json": lambda p: p.write_text(json.dumps(results, indent=2) + "\n"),
-        "md": lambda p: p.write_text(markdown(results, reference)),
+        "md": lambda p: p.write_text(markdown(results, reference, notes)),
         "csv": lambda p: results_table(results).to_csv(p, index_label="method"),
         "png": lambda p: plot_scores(results, p),
         "routing": lambda p: plot_routing(results, p),

@@ -8,6 +8,10 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 
+def _no_advertisement(record) -> bool:
+    return "litlogger" not in record.getMessage()
+
+
 def lightning_logs_through_hydra() -> None:
     """Lightning prints through its own handlers; hand its records to Hydra's (console and the run's log file)
     so each line appears once, and drop its advertisement for a cloud logger."""
@@ -17,7 +21,9 @@ def lightning_logs_through_hydra() -> None:
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
-    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(lambda r: "litlogger" not in r.getMessage())
+    rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    if _no_advertisement not in rank_zero.filters:
+        rank_zero.addFilter(_no_advertisement)
 
 
 def build_loggers(cfg: DictConfig | None) -> list:

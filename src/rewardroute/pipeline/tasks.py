@@ -12,6 +12,7 @@ log = logging.getLogger(__name__)
 
 TASKS = {
     "train": "rewardroute.pipeline.train:train",  # train a router, evaluate it and every baseline
+    "export": "rewardroute.pipeline.export:export",  # write the response matrix as long jsonl
 }
 
 

@@ -22,20 +22,49 @@ log = logging.getLogger(__name__)
 def train(cfg: DictConfig) -> float | None:
     """Returns the best validation routed score (what a sweeper optimises); None on non-zero DDP ranks."""
     import lightning as L
-    import torch
     from hydra.utils import instantiate
     from lightning.pytorch.callbacks import ModelCheckpoint, Timer
 
-    from rewardroute.data.datamodule import RouterDataModule
-    from rewardroute.data.load import load_matrix
-    from rewardroute.labels.silver import silver_labels
     from rewardroute.pipeline.ddp import ddp_job
     from rewardroute.pipeline.loggers import build_loggers, lightning_logs_through_hydra
-    from rewardroute.routers.features import embedded, tokenized
 
     lightning_logs_through_hydra()
     L.seed_everything(cfg.seed, workers=True)
     out_dir = Path(cfg.paths.output_dir)
+    matrix, datamodule, module = build_router(cfg)
+
+    checkpoint = ModelCheckpoint(
+        dirpath=out_dir / "checkpoints", filename="best-epoch{epoch}", auto_insert_metric_name=False,
+        monitor="val/routed" if (datamodule.split == "val").any() else None, mode="max", save_top_k=1,
+        save_weights_only=True,
+    )
+    timer = Timer()
+    trainer = instantiate(cfg.trainer, logger=build_loggers(cfg.logger) or False, callbacks=[checkpoint, timer])
+    params = {"params/total": sum(p.numel() for p in module.parameters()),
+              "params/trainable": sum(p.numel() for p in module.parameters() if p.requires_grad)}
+    for logger in trainer.loggers:
+        logger.log_hyperparams({**OmegaConf.to_container(cfg, resolve=True), **params})
+
+    with ddp_job(trainer):
+        trainer.fit(module, datamodule=datamodule)
+    if not trainer.is_global_zero:
+        return None
+
+    best = checkpoint.best_model_path or None  # none under fast_dev_run: the last weights are used
+    logits = predict(module, datamodule, cfg.trainer, best)
+    routes = {cfg.router.name: np.eye(len(matrix.experts))[logits.argmax(axis=1)]}
+    return report(cfg, matrix, routes, trainer, checkpoint, timer, params, out_dir)
+
+
+def build_router(cfg: DictConfig):
+    """The response matrix, the DataModule (features, silver labels, metric, splits) and the router module."""
+    import torch
+    from hydra.utils import instantiate
+
+    from rewardroute.data.datamodule import RouterDataModule
+    from rewardroute.data.load import load_matrix
+    from rewardroute.labels.silver import silver_labels
+    from rewardroute.routers.features import embedded, tokenized
 
     matrix = load_matrix(cfg.data)
     queries, split = matrix.queries, matrix.queries["split"].to_numpy()
@@ -69,29 +98,7 @@ def train(cfg: DictConfig) -> float | None:
         optimizer=instantiate(cfg.router.optimizer),
         scheduler=OmegaConf.to_container(cfg.router.scheduler),
     )
-
-    has_val = bool((split == "val").any())
-    checkpoint = ModelCheckpoint(
-        dirpath=out_dir / "checkpoints", filename="best-epoch{epoch}", auto_insert_metric_name=False,
-        monitor="val/routed" if has_val else None, mode="max", save_top_k=1, save_weights_only=True,
-    )
-    timer = Timer()
-    loggers = build_loggers(cfg.logger)
-    trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=[checkpoint, timer])
-    params = {"params/total": sum(p.numel() for p in module.parameters()),
-              "params/trainable": sum(p.numel() for p in module.parameters() if p.requires_grad)}
-    for logger in trainer.loggers:
-        logger.log_hyperparams({**OmegaConf.to_container(cfg, resolve=True), **params})
-
-    with ddp_job(trainer):
-        trainer.fit(module, datamodule=datamodule)
-    if not trainer.is_global_zero:
-        return None
-
-    best = checkpoint.best_model_path or None  # none under fast_dev_run: the last weights are used
-    logits = predict(module, datamodule, cfg.trainer, best)
-    routes = {cfg.router.name: np.eye(len(matrix.experts))[logits.argmax(axis=1)]}
-    return report(cfg, matrix, routes, trainer, checkpoint, timer, params, out_dir)
+    return matrix, datamodule, module
 
 
 def predict(module, datamodule, trainer_cfg: DictConfig, ckpt_path: str | None) -> np.ndarray:
@@ -136,16 +143,18 @@ def report(cfg, matrix, routes, trainer, checkpoint, timer, params, out_dir: Pat
         "selection": {"val_routed_best": best_val, "checkpoint": Path(checkpoint.best_model_path).name or None},
         **results,
     }
-    files = write_report(results, out_dir, reference=OmegaConf.to_container(cfg.reference))
-    epochs = max(1, trainer.current_epoch)
-    timing = {"train_seconds": timer.time_elapsed("train"), "epochs": trainer.current_epoch,
-              "seconds_per_epoch": timer.time_elapsed("train") / epochs, **params}
+    seconds = timer.time_elapsed("train")  # the fit loop, validation included
+    timing = {"train_seconds": seconds, "epochs": trainer.current_epoch,
+              "seconds_per_epoch": seconds / max(1, trainer.current_epoch), **params}
     (out_dir / "timing.json").write_text(json.dumps(timing, indent=2) + "\n")
-    with open(files["md"], "a") as f:
-        f.write(f"\n## Run\n\n- best validation routed score: {best_val}\n"
-                f"- training: {timing['epochs']} epochs, {timing['seconds_per_epoch']:.1f} s per epoch\n"
-                f"- parameters: {params['params/total']:,} ({params['params/trainable']:,} trainable)\n")
+    notes = [
+        f"checkpoint: {results['selection']['checkpoint']} (best validation routed score "
+        + ("–" if best_val is None else f"{best_val:.4g}") + ")",
+        f"training: {timing['epochs']} epochs, {timing['seconds_per_epoch']:.1f} s per epoch (validation included)",
+        f"parameters: {params['params/total']:,} ({params['params/trainable']:,} trainable)",
+        f"folder: {out_dir}",
+    ]
+    files = write_report(results, out_dir, reference=OmegaConf.to_container(cfg.reference), notes=notes)
     log_results(trainer.loggers, results, files)
     print(files["md"].read_text())
-    log.info("results: %s", out_dir)
     return best_val

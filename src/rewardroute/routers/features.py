@@ -17,8 +17,12 @@ def _cached(path: Path, build):
 
     if not path.exists():
         data = build()
-        with atomic_path(path) as tmp:
-            data.save_to_disk(str(tmp))
+        datasets.disable_progress_bars()  # saving takes no time worth a bar
+        try:
+            with atomic_path(path) as tmp:
+                data.save_to_disk(str(tmp))
+        finally:
+            datasets.enable_progress_bars()
     return datasets.load_from_disk(str(path))
 
 
@@ -28,13 +32,11 @@ def tokenized(texts: list[str], tokenizer, max_length: int, cache_dir: str, back
 
     def build():
         data = datasets.Dataset.from_dict({"text": texts})
-        data = data.map(
-            lambda b: tokenizer(b["text"], truncation=True, max_length=max_length),
-            batched=True,
-            remove_columns=["text"],
-            desc="tokenising",
-        )
-        return data.map(lambda b: {"length": [len(x) for x in b["input_ids"]]}, batched=True)
+        def tokenize(batch):
+            out = tokenizer(batch["text"], truncation=True, max_length=max_length)
+            return {**out, "length": [len(ids) for ids in out["input_ids"]]}
+
+        return data.map(tokenize, batched=True, remove_columns=["text"], desc="tokenising")
 
     key = content_hash("tokens", backbone_key, max_length, texts)
     return _cached(Path(cache_dir) / "tokens" / key, build)
