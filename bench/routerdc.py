@@ -38,6 +38,7 @@ def main() -> None:
     parser.add_argument("--finetune", action="store_true", help="fine-tune the encoder in the final run")
     parser.add_argument("--temperatures", type=float, nargs="+", default=[0.05, 0.1, 0.2, 0.5, 1.0])
     parser.add_argument("--betas", type=float, nargs="+", default=[0.0, 0.3, 0.5, 0.7, 1.0])
+    parser.add_argument("--reuse-selection", metavar="BENCH_JSON", help="take the selection from an earlier run's record")
     parser.add_argument("--out", default=str(PROJECT_ROOT / "outputs" / "bench" / "routerdc"))
     args = parser.parse_args()
 
@@ -45,8 +46,8 @@ def main() -> None:
     data = [f"data.root={args.data_root}"] if args.data_root else []
     frozen = ["experiment=routerdc_frozen", *data]
 
-    selection = []
-    for t, b in itertools.product(args.temperatures, args.betas):
+    selection = json.loads(Path(args.reuse_selection).read_text())["selection"] if args.reuse_selection else []
+    for t, b in [] if args.reuse_selection else itertools.product(args.temperatures, args.betas):
         res = run([*frozen, f"labels.temperature={t}", f"labels.beta={b}"], out / f"select_T{t}_beta{b}")
         selection.append({"temperature": t, "beta": b, "val_routed": res["selection"]["val_routed_best"]})
         print(f"T={t:<5} beta={b:<4} validation routed accuracy {selection[-1]['val_routed']:.2f}", flush=True)

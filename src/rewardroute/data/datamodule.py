@@ -1,5 +1,6 @@
 """The LightningDataModule of router training: features of every query (token ids or frozen embeddings, from
-a `datasets` cache) plus the training targets and the evaluation metric, split into train / val / test."""
+a `datasets` cache) plus per-query arrays (silver labels, rewards, evaluation metric, ...), split into
+train / val / test."""
 
 from __future__ import annotations
 
@@ -15,8 +16,7 @@ class RouterDataModule(L.LightningDataModule):
     def __init__(
         self,
         featurize: Callable[[], object],
-        targets: np.ndarray,
-        metric: np.ndarray,
+        columns: dict[str, np.ndarray],
         split: np.ndarray,
         batch_size: int = 32,
         eval_batch_size: int = 128,
@@ -24,11 +24,12 @@ class RouterDataModule(L.LightningDataModule):
         pad_id: int = 0,
     ):
         """`featurize()` returns a `datasets.Dataset` with one row per query (cached: the first call computes,
-        later calls load). `targets` are the silver labels, `metric` the evaluation values, `split` per query
-        one of train / val / test."""
+        later calls load). `columns` are arrays with one row per query that every batch carries under their
+        names (see routers/base.py); `split` gives each query's split: train / val / test."""
         super().__init__()
         self.featurize, self.split = featurize, np.asarray(split)
-        self.targets, self.metric = targets.astype(np.float32), metric.astype(np.float32)
+        self.columns = {k: torch.from_numpy(np.asarray(v, dtype=np.int64 if v.dtype.kind == "i" else np.float32))
+                        for k, v in columns.items()}
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.num_workers, self.pad_id = num_workers, pad_id
         self.data = None
@@ -67,12 +68,8 @@ class RouterDataModule(L.LightningDataModule):
         return self._loader(rows, self.eval_batch_size, shuffle=False)
 
     def collate(self, examples: list[dict]) -> dict[str, torch.Tensor]:
-        idx = np.array([e["idx"] for e in examples])
-        batch = {
-            "idx": torch.from_numpy(idx),
-            "targets": torch.from_numpy(self.targets[idx]),
-            "metric": torch.from_numpy(self.metric[idx]),
-        }
+        idx = torch.tensor([int(e["idx"]) for e in examples])
+        batch = {"idx": idx, **{name: values[idx] for name, values in self.columns.items()}}
         if "features" in examples[0]:
             batch["features"] = torch.from_numpy(np.stack([e["features"] for e in examples]))
             return batch

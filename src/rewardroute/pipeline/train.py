@@ -51,8 +51,8 @@ def train(cfg: DictConfig) -> float | None:
         return None
 
     best = checkpoint.best_model_path or None  # none under fast_dev_run: the last weights are used
-    logits = predict(module, datamodule, cfg.trainer, best)
-    routes = {cfg.router.name: np.eye(len(matrix.experts))[logits.argmax(axis=1)]}
+    scores = predict(module, datamodule, cfg.trainer, best)
+    routes = {cfg.router.name: np.eye(len(matrix.experts))[scores.argmax(axis=1)]}
     return report(cfg, matrix, routes, trainer, checkpoint, timer, params, out_dir)
 
 
@@ -69,8 +69,9 @@ def build_router(cfg: DictConfig):
     matrix = load_matrix(cfg.data)
     queries, split = matrix.queries, matrix.queries["split"].to_numpy()
     train_rows = split == "train"
+    rewards = matrix.rewards(cfg.data.reward)
     targets = silver_labels(
-        matrix.rewards(cfg.data.reward), queries["tags"].tolist(), train_rows,
+        rewards, queries["tags"].tolist(), train_rows,
         kind=cfg.labels.kind, temperature=cfg.labels.temperature, beta=cfg.labels.beta,
     )
 
@@ -85,8 +86,9 @@ def build_router(cfg: DictConfig):
                             device, cfg.paths.cache_dir, backbone.key(corpus))
     else:
         featurize = partial(tokenized, texts, tokenizer, cfg.router.max_length, cfg.paths.cache_dir, backbone.key(corpus))
+    columns = {"targets": targets, "rewards": rewards, "metric": matrix.metric, "cluster": tag_ids(queries["tags"])}
     datamodule = RouterDataModule(
-        featurize, targets, matrix.metric, split, batch_size=cfg.router.batch_size,
+        featurize, columns, split, batch_size=cfg.router.batch_size,
         eval_batch_size=cfg.router.eval_batch_size, num_workers=cfg.router.num_workers, pad_id=tokenizer.pad_token_id or 0,
     )
     module = instantiate(
@@ -101,8 +103,15 @@ def build_router(cfg: DictConfig):
     return matrix, datamodule, module
 
 
+def tag_ids(tags) -> np.ndarray:
+    """An integer per query from its first tag (-1 without tags): the clusters of contrastive routers."""
+    first = [t[0] if t else None for t in tags]
+    ids = {t: i for i, t in enumerate(sorted({t for t in first if t is not None}))}
+    return np.array([ids.get(t, -1) for t in first], dtype=np.int64)
+
+
 def predict(module, datamodule, trainer_cfg: DictConfig, ckpt_path: str | None) -> np.ndarray:
-    """Router logits for the test queries, in matrix order. Runs on one device, so each query is routed once
+    """Router scores for the test queries, in matrix order. Runs on one device, so each query is routed once
     (also after DDP training) and whatever fast_dev_run limited, every test query is routed."""
     import lightning as L
     import torch
@@ -115,11 +124,11 @@ def predict(module, datamodule, trainer_cfg: DictConfig, ckpt_path: str | None) 
     )
     batches = predictor.predict(module, dataloaders=datamodule.predict_dataloader("test"))
     idx = np.concatenate([b["idx"].numpy() for b in batches])
-    logits = np.concatenate([b["logits"].numpy() for b in batches])
+    scores = np.concatenate([b["scores"].numpy() for b in batches])
     test_rows = np.flatnonzero(datamodule.split == "test")
     position = {row: i for i, row in enumerate(test_rows)}
-    out = np.zeros((len(test_rows), logits.shape[1]), dtype=np.float32)
-    out[[position[i] for i in idx]] = logits
+    out = np.zeros((len(test_rows), scores.shape[1]), dtype=np.float32)
+    out[[position[i] for i in idx]] = scores
     return out
 
 

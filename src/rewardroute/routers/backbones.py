@@ -25,6 +25,7 @@ class TextEncoder(nn.Module):
         if getattr(model, "pooler", None) is not None:
             model.pooler = None  # unused (we pool ourselves); left in, DDP would find parameters without grads
         self.model, self.pooling = model, pooling
+        self.model.train()  # from_pretrained returns eval mode, and Lightning keeps submodules' modes: dropout on
         self.dim = model.config.hidden_size
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

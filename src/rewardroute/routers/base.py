@@ -1,0 +1,106 @@
+"""What every router shares, as a LightningModule: the features of a query (an encoder's pooled output, or
+precomputed embeddings when the encoder is frozen), one score per expert (routing takes the argmax), training by
+the router's own loss, validation by the metric of the expert it routes to, and prediction of the scores.
+
+A new router subclasses `Router` and implements `scores` and `loss`; a YAML file in conf/router/ names it.
+Batches carry, per query: `idx`, `targets` (silver labels), `rewards` (what the labels came from), `metric`
+(the evaluation values), `cluster` (an id from the query's first tag, -1 without), and `input_ids` /
+`attention_mask` or `features`.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import lightning as L
+import torch
+from torch import nn
+from torchmetrics import MaxMetric, MeanMetric
+
+
+class Router(L.LightningModule):
+    def __init__(
+        self,
+        n_experts: int,
+        feature_dim: int,
+        encoder: nn.Module | None = None,
+        optimizer: Callable[..., torch.optim.Optimizer] | None = None,
+        scheduler: dict | None = None,
+    ):
+        """`encoder` maps (input_ids, attention_mask) to vectors of size `feature_dim`; without one, batches
+        carry precomputed `features`. `optimizer` is a partial taking the parameters; `scheduler` is
+        {name, warmup_ratio} for transformers.get_scheduler."""
+        super().__init__()
+        self.save_hyperparameters(ignore=["encoder", "optimizer"])
+        self.encoder = encoder
+        self.optimizer_factory = optimizer or torch.optim.AdamW
+        self.val_loss, self.val_routed, self.val_routed_best = MeanMetric(), MeanMetric(), MaxMetric()
+
+    def scores(self, features: torch.Tensor) -> torch.Tensor:
+        """[batch, experts]: higher means route there."""
+        raise NotImplementedError
+
+    def loss(self, scores: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        raise NotImplementedError
+
+    def features(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        if self.encoder is None:
+            return batch["features"]
+        return self.encoder(batch["input_ids"], batch["attention_mask"])
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.scores(self.features(batch))
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor | None:
+        loss = self.loss(self(batch), batch)
+        if loss is not None:
+            self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["idx"]))
+        return loss
+
+    def on_train_start(self) -> None:
+        self.val_routed_best.reset()  # forget the sanity-check batches
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        scores = self(batch)
+        routed = batch["metric"].gather(1, scores.argmax(-1, keepdim=True)).squeeze(1)
+        self.val_routed.update(routed)
+        loss = self.loss(scores, batch)
+        if loss is not None:
+            self.val_loss.update(loss, weight=len(routed))
+
+    def on_validation_epoch_end(self) -> None:
+        routed = self.val_routed.compute()
+        self.val_routed_best.update(routed)
+        self.log("val/routed", routed, prog_bar=True)  # the metric of the routed expert: the checkpoint criterion
+        self.log("val/routed_best", self.val_routed_best.compute())
+        if self.val_loss.update_count:
+            self.log("val/loss", self.val_loss.compute())
+        self.val_loss.reset()
+        self.val_routed.reset()
+
+    def predict_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
+        return {"idx": batch["idx"], "scores": self(batch).float()}
+
+    def configure_optimizers(self):
+        from transformers import get_scheduler
+
+        optimizer = self.optimizer_factory(self.parameters())
+        if not self.hparams.scheduler:
+            return optimizer
+        total = int(self.trainer.estimated_stepping_batches)
+        scheduler = get_scheduler(
+            self.hparams.scheduler["name"],
+            optimizer,
+            num_warmup_steps=int(self.hparams.scheduler.get("warmup_ratio", 0.0) * total),
+            num_training_steps=total,
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def mlp(in_dim: int, out_dim: int, hidden: list[int] = (), dropout: float = 0.0) -> nn.Sequential:
+    """Dropout, then Linear layers with GELU between them: in_dim -> *hidden -> out_dim."""
+    sizes = [in_dim, *hidden, out_dim]
+    layers: list[nn.Module] = [nn.Dropout(dropout)]
+    for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
+        layers += [nn.Linear(a, b)] + ([nn.GELU(), nn.Dropout(dropout)] if i < len(sizes) - 2 else [])
+    return nn.Sequential(*layers)
