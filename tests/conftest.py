@@ -40,19 +40,28 @@ def cache_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("cache")
 
 
+@pytest.fixture(scope="session")
+def artifact_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("artifacts")
+
+
 @pytest.fixture
-def compose_cfg(tmp_path, cache_dir):
+def compose_cfg(tmp_path, cache_dir, artifact_dir):
     """Compose conf/config.yaml with overrides, as run.py would, writing into tmp_path (or tmp_path / out)."""
 
     def make(*overrides: str, out: str = ""):
-        return compose_config([*overrides, f"paths.cache_dir={cache_dir}"], str(tmp_path / out))
+        paths = [f"paths.cache_dir={cache_dir}", f"paths.artifact_dir={artifact_dir}"]
+        return compose_config([*paths, *overrides], str(tmp_path / out))
 
     return make
 
 
 def run_entry(args: list[str], tmp_path: Path, cache_dir: Path, timeout: int = 600) -> subprocess.CompletedProcess:
-    """`python run.py ...args` in a subprocess, outputs under tmp_path; fails the test with the log on error."""
+    """`python run.py ...args` in a subprocess, outputs under tmp_path; fails the test with the log on error.
+    Stage artifacts go to tmp_path/artifacts unless args name paths.artifact_dir."""
     cmd = [sys.executable, "run.py", *args, f"paths.cache_dir={cache_dir}"]
+    if not any(a.startswith("paths.artifact_dir=") for a in args):
+        cmd.append(f"paths.artifact_dir={tmp_path / 'artifacts'}")
     if "-m" in args:
         cmd.append(f"hydra.sweep.dir={tmp_path}")
     else:

@@ -87,4 +87,5 @@ def test_composition_and_help_import_nothing_heavy():
     assert out.strip() == "[]"
     help_text = subprocess.run([sys.executable, "run.py", "--help"], cwd=PROJECT_ROOT, capture_output=True,
                                text=True, check=True, timeout=60).stdout
-    assert "experiment: quickstart, routerdc" in help_text
+    experiments = next(line for line in help_text.splitlines() if line.startswith("experiment: "))
+    assert {"quickstart", "routerdc", "tiny_pipeline"} <= set(experiments.split(": ")[1].split(", "))

@@ -45,8 +45,8 @@ def test_export_task_round_trips_through_the_long_loader(compose_cfg, tmp_path):
 
     cfg = compose_cfg("task=export", "data.source.n_train_per_domain=20", "data.source.n_test_per_domain=5")
     path = run_task(cfg)
-    again = load_matrix(compose_cfg("data=jsonl", f"data.source.scores={path}").data)
-    original = load_matrix(cfg.data)
+    again = load_matrix(compose_cfg("data=jsonl", f"data.source.scores={path}"))
+    original = load_matrix(cfg)
     assert again.experts == original.experts
     np.testing.assert_allclose(again.scores, original.scores)
     assert again.queries[["query_id", "split", "tags"]].equals(original.queries[["query_id", "split", "tags"]])
@@ -72,7 +72,7 @@ def bad_file(tmp_path, edit) -> str:
     "edit, message",
     [
         (lambda r: r[3].update(score="high"), r"scores.jsonl, row 4: score 'high' for query '1', expert 'b' is not a number"),
-        (lambda r: r[2].update(score=None), r"scores.jsonl, row 3: null score for query '1', expert 'a'"),
+        (lambda r: r[2].update(score=None), r"scores.jsonl, row 3: null score or metric for query '1', expert 'a'"),
         (lambda r: r[2].pop("score"), r"scores.jsonl, row 3: null score"),
         (lambda r: r.append(dict(r[0])), r"scores.jsonl: duplicate query id '0' for expert 'a' in rows \[1, 9\]"),
         (lambda r: r[4].update(subset=""), r"scores.jsonl, row 5: empty subset for query '2'"),
@@ -83,6 +83,16 @@ def bad_file(tmp_path, edit) -> str:
 def test_bad_score_files_name_file_and_row(tmp_path, edit, message):
     with pytest.raises(DataError, match=message):
         ResponseMatrix.from_long(load_long(bad_file(tmp_path, edit)))
+
+
+def test_a_null_metric_among_values_is_a_missing_evaluation_not_the_score(tmp_path):
+    rows = long_rows()
+    for i, r in enumerate(rows):
+        r["metric"] = None if i == 5 else 1.0
+    path = write_jsonl(tmp_path / "scores.jsonl", rows)
+    with pytest.raises(DataError, match=r"row 6: null score or metric"):
+        ResponseMatrix.from_long(load_long(path))
+    assert ResponseMatrix.from_long(load_long(path), null_scores="drop").dropped == 1
 
 
 def test_null_policy_drop_counts_the_dropped_queries(tmp_path):

@@ -84,6 +84,16 @@ def test_wandb_run_is_finished_even_when_the_job_fails(compose_cfg, tmp_path):
     assert list((tmp_path / "wandb").glob("offline-run-*"))
 
 
+def test_evaluate_task_reproduces_the_trained_routers_results(compose_cfg, tmp_path):
+    run_task(compose_cfg(*TINY, out="train"))
+    [ckpt] = (tmp_path / "train" / "checkpoints").glob("best-epoch*.ckpt")
+    run_task(compose_cfg(*TINY, "task=evaluate", f"ckpt_path={ckpt}", out="eval"))
+    trained, evaluated = read_results(tmp_path / "train"), read_results(tmp_path / "eval")
+    assert evaluated["methods"] == trained["methods"]
+    with pytest.raises(FileNotFoundError, match="task=evaluate needs ckpt_path"):
+        run_task(compose_cfg(*TINY, "task=evaluate", out="none"))
+
+
 def test_unknown_task_is_a_clear_error(compose_cfg):
     with pytest.raises(ValueError, match="task='trian' is not a task"):
         run_task(compose_cfg(*TINY, "task=trian"))

@@ -19,6 +19,7 @@ class PathsConfig:
     root_dir: str = MISSING
     data_dir: str = MISSING  # the folder holding the real data sets (../shared/data beside the project)
     cache_dir: str = MISSING  # tokenised data sets and frozen-encoder embeddings, keyed by content hash
+    artifact_dir: str = MISSING  # outputs of the generate / score / judge / tag stages, keyed by config hash
     output_dir: str = MISSING  # this run's Hydra directory
 
 
@@ -38,6 +39,7 @@ class DataConfig:
     val_fraction: float = 0.1  # validation split carved from train (checkpoint and setting selection)
     split_seed: int = 0
     report_scale: float = 1.0  # multiplies the metric in reports (100: accuracy in %)
+    drop_ties: bool = True  # preference pairs (task=train_rm): drop ties, else train them towards equal rewards
 
 
 @dataclass
@@ -101,16 +103,82 @@ class TrainerConfig:
 
 
 @dataclass
+class GenerationConfig:
+    max_new_tokens: int = 256
+    do_sample: bool = True
+    temperature: float = 0.7
+    top_p: float = 1.0
+
+
+@dataclass
+class ExpertPoolConfig:
+    """The expert LLMs that answer queries (the generate stage)."""
+
+    name: str = MISSING
+    experts: Dict[str, Any] = field(default_factory=dict)  # {name: {_target_: an expert class, ...}}
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+    batch_size: int = 8
+    seed: int = 0  # sampling seed; each batch draws from (seed, batch) so resumed runs sample the same
+
+
+@dataclass
+class RewardModelConfig:
+    """A scorer of (query, answer): the reward model of the score stage, or the judge of the evaluation."""
+
+    name: str = MISSING
+    model: Any = MISSING  # {_target_: a scorer class, ...}
+    batch_size: int = 16
+    max_length: int = 512  # tokens of query + answer; longer inputs lose the start of the query (see rewards/)
+
+
+@dataclass
+class TaggerConfig:
+    name: str = MISSING
+    tagger: Any = MISSING  # {_target_: a tagger class, ...}
+
+
+@dataclass
+class RMLossConfig:
+    margin: float = 0.0  # Bradley-Terry with a margin: -log sigmoid(r_chosen - r_rejected - margin)
+    center_weight: float = 0.0  # reward centring: + weight * mean((r_chosen + r_rejected)^2)
+
+
+@dataclass
+class RMConfig:
+    """A trainable reward-model architecture (the `rm` group, task=train_rm); its encoder is the `backbone` group."""
+
+    name: str = MISSING  # the architecture's name in results
+    module: Any = MISSING  # {_target_: a rewardroute.reward_models LightningModule, ...its arguments}
+    optimizer: Any = MISSING  # {_target_: torch.optim.X, _partial_: true, lr: ..., ...}
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    loss: RMLossConfig = field(default_factory=RMLossConfig)
+    batch_size: int = 16  # pairs
+    eval_batch_size: int = 64
+    max_length: int = 128  # tokens of prompt + response; the longer of the two loses tokens first
+    truncation_side: str = "left"  # ... from this end (left: a response keeps its end)
+    prompt_max_length: int = 64  # tokens of the prompt that a domain router reads
+    prompt_truncation_side: str = "right"  # ... losing tokens from this end (right: a prompt keeps its start)
+    num_workers: int = 0
+
+
+@dataclass
 class RunConfig:
     task: str = "train"  # what run.py does; see rewardroute.pipeline.tasks
     name: str = MISSING  # the experiment name: W&B group, output folder
     tags: List[str] = field(default_factory=list)
     seed: int = 42
+    ckpt_path: Optional[str] = None  # task=evaluate: the router checkpoint to evaluate
     data: DataConfig = field(default_factory=DataConfig)
     labels: LabelsConfig = field(default_factory=LabelsConfig)
     router: RouterConfig = field(default_factory=RouterConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     logger: Optional[Dict[str, Any]] = None  # {name: {_target_: a Lightning logger, ...}}
+    # The upstream stages, for data whose source gives queries only (see pipeline/upstream.py).
+    expert_pool: Optional[ExpertPoolConfig] = None
+    reward_model: Optional[RewardModelConfig] = None  # the rewards routers learn from; RMR picks with it
+    judge: Optional[RewardModelConfig] = None  # the evaluation signal of the answers
+    tagger: Optional[TaggerConfig] = None
+    rm: Optional[RMConfig] = None  # a reward-model architecture to train (task=train_rm, experiment=rm_routers)
     paths: PathsConfig = field(default_factory=PathsConfig)
     # Published numbers shown beside the results: {row name: {group or subset: value}}.
     reference: Dict[str, Dict[str, float]] = field(default_factory=dict)

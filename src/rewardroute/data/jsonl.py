@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
@@ -40,6 +41,16 @@ def read_rows(path: str | Path) -> list[dict]:
     if not rows:
         raise DataError(f"{path}: the file is empty")
     return rows
+
+
+@lru_cache(maxsize=4)
+def rows_by(path: str, field: str) -> dict:
+    """The rows of a jsonl file grouped by one field's value (read once per process: recorded answers and scores
+    of a whole pool sit in one file)."""
+    groups: dict = {}
+    for r in read_rows(path):
+        groups.setdefault(r.get(field), []).append(r)
+    return groups
 
 
 def _tags(row: dict, field: str | None):
@@ -88,6 +99,17 @@ def load_long(
                 "row": r["row"],
             }
         )
+    return pd.DataFrame(out)
+
+
+def load_queries(path: str, tags_field: str | None = None) -> pd.DataFrame:
+    """A queries file (query_id, subset, split?, query): the stages make the answers and scores."""
+    out = []
+    for r in read_rows(path):
+        if "query_id" not in r or not isinstance(r.get("query"), str):
+            raise DataError(f"{r['file']}, row {r['row']}: a query needs 'query_id' and a 'query' string")
+        out.append({"query_id": str(r["query_id"]), **{f: r.get(f) for f in QUERY_FIELDS},
+                    "tags": _tags(r, tags_field), "file": r["file"], "row": r["row"]})
     return pd.DataFrame(out)
 
 

@@ -1,4 +1,5 @@
-"""Build the response matrix a run works on, from the `data` config group."""
+"""Build the response matrix a run works on: from the `data` config group, and, when its source gives queries
+only, from the upstream stages (expert_pool, reward_model, judge, tagger: see pipeline/upstream.py)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,19 @@ log = logging.getLogger(__name__)
 
 
 def load_matrix(cfg: DictConfig) -> ResponseMatrix:
+    """`cfg` is the run config."""
     from hydra.utils import instantiate
 
-    long = instantiate(cfg.source)
-    matrix = ResponseMatrix.from_long(long, experts=cfg.experts, subsets=cfg.subsets, null_scores=cfg.null_scores)
+    from rewardroute.pipeline.upstream import upstream_long
+
+    data = cfg.data
+    long = instantiate(data.source)
+    if "expert" not in long.columns:
+        long = upstream_long(cfg, long)
+    matrix = ResponseMatrix.from_long(long, experts=data.experts, subsets=data.subsets, null_scores=data.null_scores)
     if matrix.dropped:
-        log.warning("%s: dropped %d queries with a null score (data.null_scores=drop)", cfg.name, matrix.dropped)
-    matrix = assign_splits(matrix, cfg.test_fraction, cfg.val_fraction, cfg.split_seed)
+        log.warning("%s: dropped %d queries with a null score (data.null_scores=drop)", data.name, matrix.dropped)
+    matrix = assign_splits(matrix, data.test_fraction, data.val_fraction, data.split_seed)
     counts = matrix.queries["split"].value_counts().to_dict()
-    log.info("%s: %d experts, %s queries", cfg.name, len(matrix.experts), counts)
+    log.info("%s: %d experts, %s queries", data.name, len(matrix.experts), counts)
     return matrix

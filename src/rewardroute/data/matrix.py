@@ -4,6 +4,8 @@ Loaders return it in long form, one row per (query, expert), with the columns
 
     query_id, subset, split, query, expert, score      required (split may be null: a seeded split is drawn)
     metric                                             optional: the evaluation value, when it differs from score
+                                                       (a column of nulls means "same as score"; a null among
+                                                       values is a missing evaluation, under data.null_scores)
     tags                                               optional: a list of strings (for label enhancement)
     file, row                                          where the row came from, for error messages
 
@@ -39,6 +41,7 @@ class ResponseMatrix:
     scores: np.ndarray  # [queries, experts]: the raw score (reward or judge score)
     metric: np.ndarray  # [queries, experts]: the evaluation value (equals scores unless the source transforms it)
     dropped: int = 0  # queries dropped for a null score (data.null_scores=drop)
+    new_tokens: np.ndarray | None = None  # [queries, experts]: answer lengths, where the generate stage made them
 
     def rewards(self, kind: str) -> np.ndarray:
         """What a router learns from: the raw `score` or the evaluation `metric`."""
@@ -51,7 +54,8 @@ class ResponseMatrix:
 
     def select(self, mask: np.ndarray) -> ResponseMatrix:
         return replace(
-            self, queries=self.queries[mask].reset_index(drop=True), scores=self.scores[mask], metric=self.metric[mask]
+            self, queries=self.queries[mask].reset_index(drop=True), scores=self.scores[mask], metric=self.metric[mask],
+            new_tokens=None if self.new_tokens is None else self.new_tokens[mask],
         )
 
     @property
@@ -98,16 +102,19 @@ class ResponseMatrix:
         long = _filter(long, "expert", experts, "data.experts")
         long = _filter(long, "subset", subsets, "data.subsets")
         long["score"], null = _numeric(long, "score")
-        long["metric"], _ = _numeric(long, "metric")
-        long["metric"] = long["metric"].fillna(long["score"])
+        long["metric"], null_metric = _numeric(long, "metric")
+        if null_metric.all():
+            long["metric"] = long["score"]
+        else:
+            null = null | null_metric
 
         dropped = 0
         if null.any():
             if null_scores == "fail":
                 row = long[null].iloc[0]
                 raise DataError(
-                    f"{where(row)}: null score for query {row['query_id']!r}, expert {row['expert']!r} "
-                    f"({int(null.sum())} null scores in all). Set data.null_scores=drop to drop such queries."
+                    f"{where(row)}: null score or metric for query {row['query_id']!r}, expert {row['expert']!r} "
+                    f"({int(null.sum())} in all). Set data.null_scores=drop to drop such queries."
                 )
             bad = set(long.loc[null, "query_id"])
             dropped = len(bad)
@@ -130,18 +137,21 @@ class ResponseMatrix:
                 if name not in present:
                     raise DataError(f"data.subsets: subset {name!r} has no queries left (after dropping nulls)")
 
-        wide_score = long.pivot(index="query_id", columns="expert", values="score")
-        wide_metric = long.pivot(index="query_id", columns="expert", values="metric")
         queries = long.drop_duplicates("query_id")[["query_id", "subset", "split", "query", "tags"]]
         queries = queries.reset_index(drop=True)
         queries["tags"] = queries["tags"].map(_tag_list)
         order = list(queries["query_id"])
+
+        def wide(column: str) -> np.ndarray:
+            return long.pivot(index="query_id", columns="expert", values=column).loc[order, list(pool)].to_numpy(np.float64)
+
         return cls(
             queries=queries,
             experts=pool,
-            scores=wide_score.loc[order, list(pool)].to_numpy(dtype=np.float64),
-            metric=wide_metric.loc[order, list(pool)].to_numpy(dtype=np.float64),
+            scores=wide("score"),
+            metric=wide("metric"),
             dropped=dropped,
+            new_tokens=wide("new_tokens") if "new_tokens" in long.columns else None,
         )
 
 

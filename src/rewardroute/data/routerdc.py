@@ -18,5 +18,6 @@ def load(path: str, tags_field: str | None = "cluster_id") -> pd.DataFrame:
     long = load_wide(path, tags_field=tags_field)
     score = pd.to_numeric(long["score"], errors="coerce")
     mc = long["score_kind"].isin(MULTIPLE_CHOICE_KINDS)
-    long["metric"] = np.where(mc & score.notna(), (score > 0).astype(float), np.nan)
+    long["metric"] = np.where(mc, (score > 0).astype(float), score)
+    long.loc[score.isna(), "metric"] = np.nan  # a null score stays null, for data.null_scores
     return long.drop(columns="score_kind")

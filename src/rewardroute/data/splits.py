@@ -7,6 +7,7 @@ import hashlib
 from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 
 from rewardroute.data.matrix import DataError, ResponseMatrix
 
@@ -19,8 +20,8 @@ def unit_hash(salt: str, seed: int, query_id: str) -> float:
     return int.from_bytes(digest, "big") / 2**64
 
 
-def assign_splits(matrix: ResponseMatrix, test_fraction: float, val_fraction: float, seed: int) -> ResponseMatrix:
-    """Set `split` to train / val / test and keep the data's own split in `source_split`.
+def split_labels(queries: pd.DataFrame, test_fraction: float, val_fraction: float, seed: int) -> np.ndarray:
+    """train / val / test per query (columns query_id and split, the data's own split or null).
 
     The data's own splits are used where it has them ("train" stays train, any other name, e.g. "test" or
     "ood", is test); otherwise a seeded `test_fraction` of the queries is test. Validation is a seeded
@@ -29,21 +30,27 @@ def assign_splits(matrix: ResponseMatrix, test_fraction: float, val_fraction: fl
     for key, value in (("data.test_fraction", test_fraction), ("data.val_fraction", val_fraction)):
         if not 0 <= value < 1:
             raise DataError(f"{key} must be in [0, 1), got {value}")
-    q = matrix.queries.copy()
-    own = q["split"].notna() & (q["split"].astype(str).str.len() > 0)
+    own = queries["split"].notna() & (queries["split"].astype(str).str.len() > 0)
     if own.any() and not own.all():
-        raise DataError(f"some queries have a split and some have none, e.g. query {q.loc[~own, 'query_id'].iloc[0]!r}")
-    ids = q["query_id"]
+        raise DataError(f"some queries have a split and some have none, e.g. query {queries.loc[~own, 'query_id'].iloc[0]!r}")
+    ids = queries["query_id"].astype(str)
     if own.all():
-        test = ~q["split"].isin(TRAIN_SPLITS).to_numpy()
+        test = ~queries["split"].isin(TRAIN_SPLITS).to_numpy()
     else:
         test = np.array([unit_hash("test", seed, i) < test_fraction for i in ids])
     val = ~test & np.array([unit_hash("val", seed, i) < val_fraction for i in ids])
-    q["source_split"] = q["split"]
-    q["split"] = np.where(test, "test", np.where(val, "val", "train"))
-    if not (q["split"] == "train").any():
-        found = sorted(set(q["source_split"].dropna())) or ["<none>"]
+    split = np.where(test, "test", np.where(val, "val", "train"))
+    if not (split == "train").any():
+        found = sorted(set(queries["split"].dropna())) or ["<none>"]
         raise DataError(f"no training queries: the data's splits are {found}; a router needs a 'train' split")
     if not test.any():
         raise DataError("no test queries: raise data.test_fraction or provide a test split")
+    return split
+
+
+def assign_splits(matrix: ResponseMatrix, test_fraction: float, val_fraction: float, seed: int) -> ResponseMatrix:
+    """Set `split` to train / val / test (see split_labels) and keep the data's own split in `source_split`."""
+    q = matrix.queries.copy()
+    q["source_split"] = q["split"]
+    q["split"] = split_labels(q, test_fraction, val_fraction, seed)
     return replace(matrix, queries=q)

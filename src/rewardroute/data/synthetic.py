@@ -79,6 +79,17 @@ DEFAULT_SKILLS = {
 }
 
 
+def queries(**kwargs) -> pd.DataFrame:
+    """The benchmark's queries only (no experts, no scores): for runs whose stages make answers and scores."""
+    long = generate(**kwargs)
+    return long.drop_duplicates("query_id").drop(columns=["expert", "score"]).reset_index(drop=True)
+
+
+def sample_texts(n: int = 400, seed: int = 0) -> list[str]:
+    """Query-like sentences from the templates and vocabulary (a corpus for locally built tokenizers)."""
+    return generate(n_train_per_domain=n // len(VOCAB), n_test_per_domain=0, seed=seed).drop_duplicates("query_id")["query"].tolist()
+
+
 def generate(
     n_train_per_domain: int = 240,
     n_test_per_domain: int = 80,

@@ -9,15 +9,34 @@ from rewardroute.evaluation.baselines import baseline_routes
 from rewardroute.evaluation.metrics import routing_counts, subset_scores, summarize
 
 
+def inference_cost(test: ResponseMatrix, routes: dict[str, np.ndarray], routers: list[str], rankers: list[str]) -> dict:
+    """Per test query: answers generated, reward-model passes, router passes, and the tokens generated where the
+    generate stage counted them. A ranker (RMR) has every expert answer and scores every answer, as the oracle
+    needs every answer; a router runs once and only its expert answers; the other baselines run one expert."""
+    n = len(test.experts)
+    out = {}
+    for name, route in routes.items():
+        every = name in rankers or name == "oracle"
+        cost = {"generations": n if every else 1, "reward_model_passes": n if name in rankers else 0,
+                "router_passes": int(name in routers)}
+        if test.new_tokens is not None:
+            tokens = test.new_tokens.sum(axis=1) if every else (route * test.new_tokens).sum(axis=1)
+            cost["generated_tokens"] = float(tokens.mean())
+        out[name] = cost
+    return out
+
+
 def evaluate(
     matrix: ResponseMatrix,
     routers: dict[str, np.ndarray],
     groups: dict[str, list[str]] | None = None,
     proxy_train: dict[str, str] | None = None,
     scale: float = 1.0,
+    rankers: dict[str, np.ndarray] | None = None,
 ) -> dict:
     """`routers` maps a method name to its routing distribution over the test queries ([test queries, experts],
-    one-hot for an argmax router). Returns the content of results.json (without run metadata)."""
+    one-hot for an argmax router); `rankers` likewise for reward-model ranking (a baseline that needs every
+    expert's answer). Returns the content of results.json (without run metadata)."""
     test = matrix.select(matrix.mask("test"))
     subsets = test.queries["subset"].to_numpy()
     groups = dict(groups or {})
@@ -26,6 +45,7 @@ def evaluate(
         if unknown:
             raise DataError(f"data.groups.{group} names {unknown}, which have no test queries; test subsets: {test.subsets}")
     baselines, choices = baseline_routes(matrix, dict(proxy_train or {}))
+    baselines = {**(rankers or {}), **baselines}
     for name, route in routers.items():
         if name in baselines:
             raise ValueError(f"router name {name!r} clashes with a baseline or expert name")
@@ -38,6 +58,7 @@ def evaluate(
         methods[name]["kind"] = "router" if name in routers else "expert" if name in experts else "baseline"
         methods[name]["routing"] = routing_counts(subsets, route, experts)
     return {
+        "cost": inference_cost(test, routes, list(routers), list(rankers or {})),
         "subsets": test.subsets,
         "groups": {**groups, "all": test.subsets},
         "experts": experts,

@@ -11,7 +11,7 @@ import pandas as pd
 
 from rewardroute.cache import atomic_path
 
-BASELINE_ORDER = ("bma", "random", "dataset_oracle", "oracle")
+BASELINE_ORDER = ("rmr", "bma", "random", "dataset_oracle", "oracle")
 
 
 def method_order(results: dict) -> list[str]:
@@ -100,6 +100,9 @@ def markdown(results: dict, reference: dict[str, dict[str, float]] | None = None
         ref = pd.DataFrame({f"{n} (this run)": ours(n) for n in routers + ["bma", "dataset_oracle", "oracle"]}).T
         ref = pd.concat([ref, pd.DataFrame(reference).T[cols]])
         out += ["", "## Beside the published numbers", "", markdown_table(ref, score_fmt, index_name="")]
+    cost = pd.DataFrame(results["cost"]).T.loc[[n for n in table.index if n in ("rmr", "oracle") or n in routers]]
+    if "rmr" in cost.index or "generated_tokens" in cost.columns:
+        out += ["", "## Inference cost per query", "", markdown_table(cost, ".1f")]
     for name in routers:
         share = pd.DataFrame(results["methods"][name]["routing"]).T.rename(columns=short_names(results["experts"]))
         share = share.div(share.sum(axis=1), axis=0)

@@ -1,9 +1,9 @@
 """DDP started by Lightning from within a Hydra job.
 
-Lightning starts the other ranks by re-running this script with its argv and leaves rendezvous variables in
+Lightning starts the other ranks by re-running this script with its argv, and leaves rendezvous variables in
 the environment. In a Hydra multirun (basic launcher) that argv is the whole sweep, and the variables make the
 next job believe its ranks already exist. `ddp_job` hands the ranks this job's overrides and folder, and
-restores argv, the environment and the process group afterwards, so the next job starts clean.
+restores argv, the environment and the process group when the job ends, so the next job starts clean.
 """
 
 from __future__ import annotations
@@ -13,19 +13,18 @@ import sys
 from contextlib import contextmanager
 from typing import Iterator
 
+from omegaconf import DictConfig
+
 RENDEZVOUS = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
 
 
 @contextmanager
-def ddp_job(trainer) -> Iterator[None]:
+def ddp_job(cfg: DictConfig) -> Iterator[None]:
     from hydra.core.hydra_config import HydraConfig
 
-    env = getattr(trainer.strategy, "cluster_environment", None)
-    if trainer.world_size == 1 or env is None or env.creates_processes_externally or not HydraConfig.initialized():
-        yield  # one process, or ranks started by SLURM / torchrun: nothing to hand over
-        return
     saved_argv, saved_env = list(sys.argv), {k: os.environ.get(k) for k in RENDEZVOUS}
-    _ranks_run_this_job_only(HydraConfig.get(), trainer.world_size)
+    if HydraConfig.initialized():
+        _ranks_run_this_job_only(HydraConfig.get(), cfg)
     try:
         yield
     finally:
@@ -38,17 +37,20 @@ def ddp_job(trainer) -> Iterator[None]:
             os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
 
 
-def _ranks_run_this_job_only(hydra_cfg, world_size: int) -> None:
+def _ranks_run_this_job_only(hydra_cfg, cfg: DictConfig) -> None:
     from hydra.types import RunMode
     from omegaconf import read_write
 
     if hydra_cfg.mode != RunMode.MULTIRUN:
         return
     if not hydra_cfg.launcher._target_.endswith("BasicLauncher"):
-        raise ValueError(
-            f"{world_size} DDP processes inside a {hydra_cfg.launcher._target_} job: run one device per job "
-            "(trainer.devices=1), or DDP sweeps with the basic launcher or submitit_slurm (tasks_per_node = devices)"
-        )
+        if "ddp" in str(cfg.trainer.strategy) and str(cfg.trainer.devices) not in ("1", "[0]"):
+            raise ValueError(
+                f"trainer.strategy={cfg.trainer.strategy} with trainer.devices={cfg.trainer.devices} inside a "
+                f"{hydra_cfg.launcher._target_} job: run one device per job (trainer.devices=1), or DDP sweeps with "
+                "the basic launcher or submitit_slurm (tasks_per_node = devices)"
+            )
+        return
     sys.argv = [sys.argv[0], *hydra_cfg.overrides.task]
     with read_write(hydra_cfg):
         hydra_cfg.run.dir = hydra_cfg.runtime.output_dir

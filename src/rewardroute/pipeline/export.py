@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 def export(cfg: DictConfig) -> Path:
     from rewardroute.data.load import load_matrix
 
-    long = load_matrix(cfg.data).to_long()
+    long = load_matrix(cfg).to_long()
     path = Path(cfg.paths.output_dir) / "responses.jsonl"
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
         for row in long.to_dict(orient="records"):

@@ -12,18 +12,28 @@ log = logging.getLogger(__name__)
 
 TASKS = {
     "train": "rewardroute.pipeline.train:train",  # train a router, evaluate it and every baseline
+    "evaluate": "rewardroute.pipeline.train:evaluate_checkpoint",  # route and report with a trained checkpoint
     "export": "rewardroute.pipeline.export:export",  # write the response matrix as long jsonl
+    "generate": "rewardroute.pipeline.stages:generate_task",  # every expert answers every query
+    "score": "rewardroute.pipeline.stages:score_task",  # ... and the reward model (and judge) scores the answers
+    "tag": "rewardroute.pipeline.stages:tag_task",  # tag the queries
+    "artifacts": "rewardroute.pipeline.stages:artifacts_task",  # list what the stages have stored
+    "train_rm": "rewardroute.pipeline.train_rm:train_rm",  # train and evaluate a reward model on preference pairs
 }
 
 
 def run_task(cfg: DictConfig):
-    """Run `cfg.task`; whatever happens, the W&B run is finished, so the next job of a sweep starts its own."""
+    """Run `cfg.task`; whatever happens, the W&B run is finished, so the next job of a sweep starts its own, and
+    the DDP state of the job is cleared (pipeline/ddp.py)."""
     if cfg.task not in TASKS:
         raise ValueError(f"task={cfg.task!r} is not a task; choose one of {sorted(TASKS)}")
+    from rewardroute.pipeline.ddp import ddp_job
+
     module, name = TASKS[cfg.task].split(":")
     failed = True
     try:
-        result = getattr(importlib.import_module(module), name)(cfg)
+        with ddp_job(cfg):
+            result = getattr(importlib.import_module(module), name)(cfg)
         failed = False
         return result
     finally:

@@ -25,7 +25,6 @@ def train(cfg: DictConfig) -> float | None:
     from hydra.utils import instantiate
     from lightning.pytorch.callbacks import ModelCheckpoint, Timer
 
-    from rewardroute.pipeline.ddp import ddp_job
     from rewardroute.pipeline.loggers import build_loggers, lightning_logs_through_hydra
 
     lightning_logs_through_hydra()
@@ -45,15 +44,39 @@ def train(cfg: DictConfig) -> float | None:
     for logger in trainer.loggers:
         logger.log_hyperparams({**OmegaConf.to_container(cfg, resolve=True), **params})
 
-    with ddp_job(trainer):
-        trainer.fit(module, datamodule=datamodule)
+    trainer.fit(module, datamodule=datamodule)
     if not trainer.is_global_zero:
         return None
 
-    best = checkpoint.best_model_path or None  # none under fast_dev_run: the last weights are used
-    scores = predict(module, datamodule, cfg.trainer, best)
-    routes = {cfg.router.name: np.eye(len(matrix.experts))[scores.argmax(axis=1)]}
-    return report(cfg, matrix, routes, trainer, checkpoint, timer, params, out_dir)
+    seconds = timer.time_elapsed("train")  # the fit loop, validation included
+    timing = {"train_seconds": seconds, "epochs": trainer.current_epoch,
+              "seconds_per_epoch": seconds / max(1, trainer.current_epoch), **params}
+    (out_dir / "timing.json").write_text(json.dumps(timing, indent=2) + "\n")
+    best_val = None if checkpoint.best_model_score is None else float(checkpoint.best_model_score)
+    notes = [
+        f"training: {timing['epochs']} epochs, {timing['seconds_per_epoch']:.1f} s per epoch (validation included)",
+        f"parameters: {params['params/total']:,} ({params['params/trainable']:,} trainable)",
+    ]
+    # no checkpoint under fast_dev_run: the last weights are used
+    return route_and_report(cfg, matrix, module, datamodule, checkpoint.best_model_path or None, best_val,
+                            trainer.loggers, notes)
+
+
+def evaluate_checkpoint(cfg: DictConfig) -> None:
+    """`task=evaluate ckpt_path=...`: route the test queries with a trained router's checkpoint and report, as at
+    the end of `task=train` (the config must build the same router: same data, backbone and router)."""
+    import lightning as L
+
+    from rewardroute.pipeline.loggers import build_loggers, lightning_logs_through_hydra
+
+    if not cfg.ckpt_path or not Path(cfg.ckpt_path).is_file():
+        raise FileNotFoundError(f"task=evaluate needs ckpt_path=<a checkpoint written by task=train>, got {cfg.ckpt_path!r}")
+    lightning_logs_through_hydra()
+    L.seed_everything(cfg.seed, workers=True)
+    matrix, datamodule, module = build_router(cfg)
+    datamodule.prepare_data()
+    datamodule.setup("predict")
+    route_and_report(cfg, matrix, module, datamodule, cfg.ckpt_path, None, build_loggers(cfg.logger), [])
 
 
 def build_router(cfg: DictConfig):
@@ -66,7 +89,7 @@ def build_router(cfg: DictConfig):
     from rewardroute.labels.silver import silver_labels
     from rewardroute.routers.features import embedded, tokenized
 
-    matrix = load_matrix(cfg.data)
+    matrix = load_matrix(cfg)
     queries, split = matrix.queries, matrix.queries["split"].to_numpy()
     train_rows = split == "train"
     rewards = matrix.rewards(cfg.data.reward)
@@ -132,38 +155,39 @@ def predict(module, datamodule, trainer_cfg: DictConfig, ckpt_path: str | None) 
     return out
 
 
-def report(cfg, matrix, routes, trainer, checkpoint, timer, params, out_dir: Path) -> float | None:
-    """Evaluate, write the run's reports, log them, print the table; return the best validation routed score."""
+def route_and_report(cfg, matrix, module, datamodule, ckpt_path, best_val, loggers, notes) -> float | None:
+    """Route the test queries, evaluate beside every baseline, write the run's reports, log them, print the table;
+    return the best validation routed score (scaled as the reports)."""
     from rewardroute.evaluation.evaluate import evaluate
     from rewardroute.evaluation.report import write_report
     from rewardroute.pipeline.loggers import log_results
 
+    scores = predict(module, datamodule, cfg.trainer, ckpt_path)
+    one_hot = np.eye(len(matrix.experts))
+    routes = {cfg.router.name: one_hot[scores.argmax(axis=1)]}
+    rankers = {}
+    if cfg.reward_model is not None:  # reward-model ranking: every expert answers, the reward model picks
+        rankers["rmr"] = one_hot[matrix.scores[matrix.mask("test")].argmax(axis=1)]
+    kept = cfg.data.subsets
+    groups = {g: [s for s in members if not kept or s in kept] for g, members in cfg.data.groups.items()}
     scale = cfg.data.report_scale
-    results = evaluate(matrix, routes, OmegaConf.to_container(cfg.data.groups),
-                       OmegaConf.to_container(cfg.data.proxy_train), scale)
-    best_val = None if checkpoint.best_model_score is None else float(checkpoint.best_model_score) * scale
-    counts = matrix.queries["split"].value_counts().to_dict()
+    results = evaluate(matrix, routes, {g: m for g, m in groups.items() if m},
+                       OmegaConf.to_container(cfg.data.proxy_train), scale, rankers)
+    best_val = None if best_val is None else best_val * scale
+    checkpoint = Path(ckpt_path).name if ckpt_path else None
     results = {
         "name": cfg.name,
         "data": cfg.data.name,
         "report_scale": scale,
-        "counts": {**counts, "dropped": matrix.dropped},
+        "counts": {**matrix.queries["split"].value_counts().to_dict(), "dropped": matrix.dropped},
         "labels": OmegaConf.to_container(cfg.labels),
-        "selection": {"val_routed_best": best_val, "checkpoint": Path(checkpoint.best_model_path).name or None},
+        "selection": {"val_routed_best": best_val, "checkpoint": checkpoint},
         **results,
     }
-    seconds = timer.time_elapsed("train")  # the fit loop, validation included
-    timing = {"train_seconds": seconds, "epochs": trainer.current_epoch,
-              "seconds_per_epoch": seconds / max(1, trainer.current_epoch), **params}
-    (out_dir / "timing.json").write_text(json.dumps(timing, indent=2) + "\n")
-    notes = [
-        f"checkpoint: {results['selection']['checkpoint']} (best validation routed score "
-        + ("–" if best_val is None else f"{best_val:.4g}") + ")",
-        f"training: {timing['epochs']} epochs, {timing['seconds_per_epoch']:.1f} s per epoch (validation included)",
-        f"parameters: {params['params/total']:,} ({params['params/trainable']:,} trainable)",
-        f"folder: {out_dir}",
-    ]
+    out_dir = Path(cfg.paths.output_dir)
+    notes = [f"checkpoint: {ckpt_path} (best validation routed score "
+             + ("–" if best_val is None else f"{best_val:.4g}") + ")", *notes, f"folder: {out_dir}"]
     files = write_report(results, out_dir, reference=OmegaConf.to_container(cfg.reference), notes=notes)
-    log_results(trainer.loggers, results, files)
+    log_results(loggers, results, files)
     print(files["md"].read_text())
     return best_val

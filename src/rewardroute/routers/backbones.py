@@ -67,7 +67,7 @@ class Pretrained:
 
 @dataclass
 class Tiny:
-    """A small BERT with random weights (seeded) and a WordPiece tokenizer trained on the corpus given."""
+    """A small BERT with random weights (seeded) and a word-level tokenizer built from the corpus given."""
 
     hidden_size: int = 64
     num_layers: int = 2
@@ -79,7 +79,7 @@ class Tiny:
     def build(self, corpus: list[str]) -> tuple[TextEncoder, object]:
         from transformers import BertConfig, BertModel
 
-        tokenizer = wordpiece_tokenizer(corpus, self.vocab_size)
+        tokenizer = bert_tokenizer(corpus, self.vocab_size)
         config = BertConfig(
             vocab_size=len(tokenizer),
             hidden_size=self.hidden_size,
@@ -98,19 +98,10 @@ class Tiny:
         return content_hash("tiny", asdict(self), sorted(corpus))
 
 
-def wordpiece_tokenizer(corpus: list[str], vocab_size: int = 2000):
-    """A BERT-style WordPiece tokenizer trained on `corpus`, built locally (no files, no network)."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast
+def bert_tokenizer(corpus: list[str], vocab_size: int = 2000):
+    """A BERT-style ([CLS] text [SEP]) word-level tokenizer built from `corpus`, offline and deterministic."""
+    from rewardroute.local_tokenizers import word_tokenizer
 
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.train_from_iterator(sorted(set(corpus)), trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials))
-    tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))]
-    )
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]"
-    )
+    specials = {"pad_token": "[PAD]", "unk_token": "[UNK]", "cls_token": "[CLS]", "sep_token": "[SEP]",
+                "mask_token": "[MASK]"}
+    return word_tokenizer(corpus, vocab_size, specials, template="[CLS] $A [SEP]")

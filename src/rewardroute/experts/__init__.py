@@ -1,0 +1,1 @@
+"""Expert LLMs: the models (or recorded answers) that answer queries in the generate stage."""

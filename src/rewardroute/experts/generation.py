@@ -1,0 +1,112 @@
+"""The generate stage: every expert answers every query, as a Lightning predict loop (see pipeline/sharded.py).
+
+Rules for inputs that do not fit:
+- A prompt longer than the expert's context minus max_new_tokens loses its start (left truncation: the end of
+  the query and the assistant cue are kept); such prompts are counted in the artifact's metadata and logged.
+- A tokenizer without a pad token pads with its EOS token (logged once per expert).
+- An empty answer is kept as the empty string and counted; the reward model scores it like any answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import lightning as L
+import pandas as pd
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from rewardroute.experts.models import Recorded
+from rewardroute.experts.prompts import render
+from rewardroute.pipeline.artifacts import Artifact
+from rewardroute.pipeline.sharded import finish, run_sharded
+
+log = logging.getLogger(__name__)
+
+
+class GenerateModule(L.LightningModule):
+    def __init__(self, name: str, model, tokenizer, prompt: str, context: int, generation: dict, seed: int):
+        super().__init__()
+        self.model, self.tokenizer, self.prompt = model, tokenizer, prompt
+        self.generation, self.seed = generation, seed
+        if tokenizer.pad_token is None:
+            log.warning("expert %s: the tokenizer has no pad token; padding with its EOS token", name)
+            tokenizer.pad_token = tokenizer.eos_token
+        tokenizer.padding_side, tokenizer.truncation_side = "left", "left"
+        self.budget = context - generation["max_new_tokens"]
+        if self.budget < 1:
+            raise ValueError(f"max_new_tokens={generation['max_new_tokens']} leaves no room in a context of {context}")
+
+    def collate(self, items: list[dict]) -> dict:
+        prompts = [render(self.prompt, it["query"], self.tokenizer) for it in items]
+        full = self.tokenizer(prompts, add_special_tokens=False)["input_ids"]
+        batch = self.tokenizer(prompts, add_special_tokens=False, truncation=True, max_length=self.budget,
+                               padding=True, return_tensors="pt")
+        return {**batch, "truncated": [len(ids) > self.budget for ids in full]}
+
+    def predict_step(self, batch: dict, batch_idx: int) -> list[dict]:
+        torch.manual_seed(self.seed * 1_000_003 + batch["batch_id"])  # the same samples however the run resumes
+        out = self.model.generate(
+            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+            pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.tokenizer.eos_token_id, **self.generation,
+        )
+        new = out[:, batch["input_ids"].shape[1]:]
+        texts = self.tokenizer.batch_decode(new, skip_special_tokens=True)
+        done = (new == self.tokenizer.eos_token_id).int().cumsum(1)
+        counts = ((done == 0) | ((done == 1) & (new == self.tokenizer.eos_token_id))).sum(1)  # up to the first EOS
+        return [{"response": t.strip(), "new_tokens": int(n), "truncated": tr}
+                for t, n, tr in zip(texts, counts.tolist(), batch["truncated"])]
+
+
+def queries_spec(queries: pd.DataFrame) -> dict:
+    from rewardroute.cache import content_hash
+
+    return {"queries": content_hash(queries["query_id"].tolist(), queries["query"].tolist()), "n": len(queries)}
+
+
+def generation_artifact(cfg: DictConfig, queries: pd.DataFrame, name: str) -> Artifact:
+    from hydra.utils import instantiate
+
+    expert = instantiate(cfg.expert_pool.experts[name])
+    spec = {**queries_spec(queries), "expert": expert.spec()}
+    if not isinstance(expert, Recorded):
+        spec.update(generation=OmegaConf.to_container(cfg.expert_pool.generation), seed=cfg.expert_pool.seed)
+    return Artifact("generate", spec, cfg.paths.artifact_dir)
+
+
+def generate(cfg: DictConfig, queries: pd.DataFrame, name: str) -> tuple[Artifact, pd.DataFrame]:
+    """One expert's answers to the queries: query_id, response, new_tokens, truncated (cached artifact)."""
+    from hydra.utils import instantiate
+
+    artifact = generation_artifact(cfg, queries, name)
+    if artifact.exists():
+        return artifact, artifact.load()
+    started = time.time()
+    expert = instantiate(cfg.expert_pool.experts[name])
+    if isinstance(expert, Recorded):
+        answers = expert.responses()
+        missing = [q for q in queries["query_id"] if q not in answers]
+        if missing:
+            raise ValueError(f"expert_pool.experts.{name}: {expert.path} has no answer to {len(missing)} queries, "
+                             f"e.g. {missing[:3]}")
+        rows = pd.DataFrame({"query_id": queries["query_id"], "response": [answers[q] for q in queries["query_id"]],
+                             "new_tokens": 0, "truncated": False})
+    else:
+        generation = OmegaConf.to_container(cfg.expert_pool.generation)
+
+        def build():
+            model, tokenizer = expert.load()
+            log.info("generate: loaded %s for expert %s", expert.model, name)
+            return GenerateModule(name, model, tokenizer, expert.prompt, expert.context(model), generation, cfg.expert_pool.seed)
+
+        items = queries[["query_id", "query"]].to_dict("records")
+        outputs = run_sharded(items, [len(q) for q in queries["query"]], cfg.expert_pool.batch_size, build,
+                              artifact.parts, cfg.trainer, desc=f"generate {name}")
+        rows = pd.DataFrame({"query_id": queries["query_id"].tolist(), **pd.DataFrame(outputs).to_dict("list")})
+    empty, truncated = int((rows["response"] == "").sum()), int(rows["truncated"].sum())
+    for count, what in ((empty, "empty answers"), (truncated, "prompts cut to fit the context")):
+        if count:
+            log.warning("generate %s: %d %s", name, count, what)
+    finish(artifact, rows, started, label=f"answers of {name}", empty_answers=empty, truncated_prompts=truncated)
+    return artifact, rows

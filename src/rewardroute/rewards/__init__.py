@@ -1,0 +1,1 @@
+"""Reward models and judges: scorers of (query, answer) for the score stage and for evaluation."""

@@ -1,0 +1,102 @@
+"""The score stage: a reward model (or a judge) scores every expert's answers, as a Lightning predict loop
+(batched by length, resumable, sharded over DDP ranks: see pipeline/sharded.py). bf16 on a GPU comes from the
+trainer's precision (trainer=gpu) or the model's dtype.
+
+Truncation: query and answer share `max_length` tokens. In the "pair" format the longer of the two loses tokens
+first, from its start (the end of an answer, where it concludes, is kept longest); in the other formats the
+whole text loses its start. Truncated inputs are counted in the artifact's metadata.
+
+A model with more than one label needs `score_index` (which logit is the reward): never a silent guess.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import lightning as L
+import pandas as pd
+from omegaconf import DictConfig
+
+from rewardroute.experts.models import Recorded as RecordedAnswers
+from rewardroute.experts.prompts import CHAT
+from rewardroute.pipeline.artifacts import Artifact
+from rewardroute.pipeline.sharded import finish, run_sharded
+from rewardroute.rewards.models import Recorded
+
+log = logging.getLogger(__name__)
+
+
+class ScoreModule(L.LightningModule):
+    def __init__(self, name: str, model, tokenizer, format: str, max_length: int, score_index: int | None):
+        super().__init__()
+        labels = model.config.num_labels
+        if labels != 1 and score_index is None:
+            raise ValueError(
+                f"{name}: the model has {labels} labels ({getattr(model.config, 'id2label', {})}), a reward model gives "
+                "one score: set model.score_index to the logit that means 'better'"
+            )
+        self.model, self.tokenizer, self.format = model, tokenizer, format
+        self.max_length, self.index = max_length, score_index or 0
+        tokenizer.truncation_side = "left"
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+
+    def texts(self, items: list[dict]) -> list[str]:
+        if self.format == CHAT:
+            return [self.tokenizer.apply_chat_template(
+                [{"role": "user", "content": it["query"]}, {"role": "assistant", "content": it["answer"]}], tokenize=False)
+                for it in items]
+        return [self.format.replace("{query}", it["query"]).replace("{answer}", it["answer"]) for it in items]
+
+    def collate(self, items: list[dict]) -> dict:
+        if self.format == "pair":
+            args = ([it["query"] for it in items], [it["answer"] for it in items])
+            truncation = "longest_first"
+        else:
+            args, truncation = (self.texts(items),), True
+        full = self.tokenizer(*args)["input_ids"]
+        batch = self.tokenizer(*args, truncation=truncation, max_length=self.max_length, padding=True,
+                               return_tensors="pt")
+        return {**batch, "truncated": [len(ids) > self.max_length for ids in full]}
+
+    def predict_step(self, batch: dict, batch_idx: int) -> list[dict]:
+        inputs = {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+        rewards = self.model(**inputs).logits[:, self.index].float()
+        return [{"reward": r, "truncated": t} for r, t in zip(rewards.tolist(), batch["truncated"])]
+
+
+def score(cfg: DictConfig, scorer_cfg: DictConfig, stage: str, queries: pd.DataFrame, expert: str,
+          answers: tuple[Artifact, pd.DataFrame]) -> pd.DataFrame:
+    """Rewards of one expert's answers: query_id, reward (cached artifact). `stage` is "score" or "judge"."""
+    from hydra.utils import instantiate
+
+    scorer = instantiate(scorer_cfg.model)
+    spec = {"answers": answers[0].key, "scorer": scorer.spec(), "max_length": scorer_cfg.max_length}
+    artifact = Artifact(stage, spec, cfg.paths.artifact_dir)
+    if artifact.exists():
+        return artifact.load()
+    started, rows = time.time(), answers[1]
+    if isinstance(scorer, Recorded):
+        # recorded answers are looked up under their name in the file, generated ones under their pool name
+        answered_by = instantiate(cfg.expert_pool.experts[expert])
+        recorded = scorer.scores(answered_by.model if isinstance(answered_by, RecordedAnswers) else expert)
+        rows = pd.DataFrame({"query_id": rows["query_id"], "reward": [recorded.get(q) for q in rows["query_id"]],
+                             "truncated": False})
+    else:
+        text = dict(zip(queries["query_id"], queries["query"]))
+        items = [{"query": text[q], "answer": a} for q, a in zip(rows["query_id"], rows["response"])]
+
+        def build():
+            model, tokenizer = scorer.load()
+            log.info("%s: loaded %s to score expert %s", stage, scorer.model, expert)
+            return ScoreModule(scorer_cfg.name, model, tokenizer, scorer.format, scorer_cfg.max_length, scorer.score_index)
+
+        outputs = run_sharded(items, [len(it["query"]) + len(it["answer"]) for it in items], scorer_cfg.batch_size,
+                              build, artifact.parts, cfg.trainer, desc=f"{stage} {expert} with {scorer_cfg.name}")
+        rows = pd.DataFrame({"query_id": rows["query_id"].tolist(), **pd.DataFrame(outputs).to_dict("list")})
+    truncated = int(rows["truncated"].sum())
+    if truncated:
+        log.warning("%s %s: %d inputs cut to max_length=%d", stage, expert, truncated, scorer_cfg.max_length)
+    finish(artifact, rows, started, label=f"{scorer_cfg.name} on {expert}", truncated_inputs=truncated)
+    return rows
