@@ -2,21 +2,20 @@
 
 Ours: rewardroute's generate stage core (Lightning predict loop, length-sorted left-padded batches).
 Naive: one `model.generate` call per prompt. Both sample with the pool's settings for up to --new-tokens tokens.
-Prints as its last line {"ratio": ours/naive new tokens per second, "ours": {...}, "naive": {...}} and writes
-outputs/bench/generate_throughput.json.
+Prints as its last line {"ratio": ours/naive new tokens per second (medians over alternating rounds), ...} and
+writes outputs/bench/generate_throughput.json.
 
-    python bench/generate_throughput.py [--prompts 256] [--batch-size 32] [--new-tokens 32] [--hidden 256]
+    python bench/generate_throughput.py [--prompts 256] [--batch-size 32] [--new-tokens 32] [--hidden 256] [--rounds 3]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
-import time
 from pathlib import Path
 
 import torch
+from common import alternate, record, timed
 
 from rewardroute.data.synthetic import sample_texts
 from rewardroute.experts.generation import GenerateModule
@@ -34,6 +33,7 @@ def main() -> None:
     parser.add_argument("--new-tokens", type=int, default=32)
     parser.add_argument("--hidden", type=int, default=256)
     parser.add_argument("--layers", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
     expert = TinyCausalLM(seed=0, hidden_size=args.hidden, num_layers=args.layers, max_context=512)
@@ -43,39 +43,31 @@ def main() -> None:
     items = [{"query": q} for q in queries]
     trainer_cfg = compose_config([], str(PROJECT_ROOT / "outputs" / "bench" / "generate")).trainer
 
-    with tempfile.TemporaryDirectory() as parts:
-        start = time.perf_counter()
-        ours = run_sharded(items, [len(q) for q in queries], args.batch_size,
-                           lambda: GenerateModule("tiny", model, tokenizer, expert.prompt, 512, generation, 0),
-                           Path(parts), trainer_cfg, desc="generate stage")
-        ours_s = time.perf_counter() - start
-    ours_tokens = sum(o["new_tokens"] for o in ours)
+    def ours() -> float:
+        with tempfile.TemporaryDirectory() as parts:
+            out = run_sharded(items, [len(q) for q in queries], args.batch_size,
+                              lambda: GenerateModule("tiny", model, tokenizer, expert.prompt, 512, generation, 0),
+                              Path(parts), trainer_cfg, desc="generate stage")
+        return sum(o["new_tokens"] for o in out)
 
-    start, naive_tokens = time.perf_counter(), 0
-    with torch.inference_mode():
+    @torch.inference_mode()
+    def naive() -> float:
+        tokens = 0
         for q in queries:
             ids = tokenizer(render(expert.prompt, q, tokenizer), return_tensors="pt", add_special_tokens=False)
             out = model.generate(**ids, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
                                  **generation)
             new = out[0, ids["input_ids"].shape[1]:]
             hit = (new == tokenizer.eos_token_id).nonzero()
-            naive_tokens += int(hit[0, 0]) + 1 if len(hit) else len(new)
-    naive_s = time.perf_counter() - start
+            tokens += int(hit[0, 0]) + 1 if len(hit) else len(new)
+        return tokens
 
-    ours_rate, naive_rate = ours_tokens / ours_s, naive_tokens / naive_s
-    result = {
-        "ratio": round(ours_rate / naive_rate, 2),
-        "ours": {"new_tokens_per_s": round(ours_rate), "new_tokens": ours_tokens, "seconds": round(ours_s, 2)},
-        "naive": {"new_tokens_per_s": round(naive_rate), "new_tokens": naive_tokens, "seconds": round(naive_s, 2)},
-        "prompts": len(queries), "batch_size": args.batch_size,
-        "model": f"tiny Llama, hidden {args.hidden}, {args.layers} layers, "
+    rates = alternate({"ours": timed(ours), "naive": timed(naive)}, args.rounds)
+    record("generate_throughput", rates["ours"], rates["naive"], unit="new tokens", prompts=len(queries),
+           batch_size=args.batch_size, max_new_tokens=args.new_tokens,
+           model=f"tiny Llama, hidden {args.hidden}, {args.layers} layers, "
                  f"{sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters",
-        "device": "cpu", "threads": torch.get_num_threads(),
-    }
-    out = PROJECT_ROOT / "outputs" / "bench" / "generate_throughput.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result))
+           device="cpu", threads=torch.get_num_threads())
 
 
 if __name__ == "__main__":

@@ -2,8 +2,8 @@
 
 Both loops start from the same weights and run the same batches (tokenised once, from the quickstart data)
 with the same optimizer and schedule. Rounds alternate between the two (this machine is noisy) and the median
-steps/s of each is compared. Prints as its last line {"lightning_steps_per_s", "plain_steps_per_s", "ratio"}
-(ratio = Lightning / plain; target >= 0.9) and writes it to outputs/bench/train_overhead.json.
+steps/s of each is compared. Prints as its last line {"ratio": Lightning / plain steps per second (target >= 0.9),
+"ours_per_s": Lightning, "baseline_per_s": plain, ...} and writes outputs/bench/train_overhead_<backbone>.json.
 
     python bench/train_overhead.py [--backbone minilm|tiny] [--steps 30] [--rounds 3]
 """
@@ -12,13 +12,10 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
-import statistics
-import time
 
 import lightning as L
-import numpy as np
 import torch
+from common import alternate, record, timed
 from torch.utils.data import DataLoader
 
 from rewardroute.main import compose_config
@@ -43,24 +40,21 @@ def plain_loop(module, batches) -> float:
     optimizer = module.optimizer_factory(module.parameters())
     sched = module.hparams.scheduler
     scheduler = get_scheduler(sched["name"], optimizer, int(sched["warmup_ratio"] * len(batches)), len(batches))
-    start = time.perf_counter()
     for batch in batches:
-        loss = module.loss(module(batch), batch["targets"])
+        loss = module.loss(module(batch), batch)
         loss.backward()
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
-    return len(batches) / (time.perf_counter() - start)
+    return len(batches)
 
 
 def lightning_loop(module, batches) -> float:
     """What run.py does: a Trainer fit over the same batches (progress bar and logging on, as by default)."""
     trainer = L.Trainer(accelerator="cpu", devices=1, max_epochs=1, logger=False, enable_checkpointing=False,
                         enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0, log_every_n_steps=10)
-    loader = DataLoader(batches, batch_size=None, shuffle=False)
-    start = time.perf_counter()
-    trainer.fit(module, train_dataloaders=loader)
-    return len(batches) / (time.perf_counter() - start)
+    trainer.fit(module, train_dataloaders=DataLoader(batches, batch_size=None, shuffle=False))
+    return len(batches)
 
 
 def main() -> None:
@@ -72,20 +66,17 @@ def main() -> None:
     torch.manual_seed(0)
     module, batches = build(args.backbone, args.steps)
     initial = copy.deepcopy(module.state_dict())
-    speeds = {"plain": [], "lightning": []}
-    for r in range(args.rounds):
-        for name, loop in (("plain", plain_loop), ("lightning", lightning_loop))[:: 1 if r % 2 == 0 else -1]:
+
+    def from_start(loop):
+        def work() -> float:
             module.load_state_dict(initial)
-            speeds[name].append(loop(module, batches))
-            print(f"round {r}: {name:9s} {speeds[name][-1]:.2f} steps/s", flush=True)
-    plain, lightning = statistics.median(speeds["plain"]), statistics.median(speeds["lightning"])
-    result = {"backbone": args.backbone, "batch_size": len(batches[0]["idx"]), "steps": len(batches),
-              "rounds": args.rounds, "plain_steps_per_s": round(plain, 3), "lightning_steps_per_s": round(lightning, 3),
-              "ratio": round(lightning / plain, 3), "all": {k: np.round(v, 3).tolist() for k, v in speeds.items()}}
-    out = PROJECT_ROOT / "outputs" / "bench" / f"train_overhead_{args.backbone}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result))
+            return loop(module, batches)
+
+        return timed(work)
+
+    rates = alternate({"lightning": from_start(lightning_loop), "plain": from_start(plain_loop)}, args.rounds)
+    record(f"train_overhead_{args.backbone}", rates["lightning"], rates["plain"], unit="steps", backbone=args.backbone,
+           batch_size=len(batches[0]["idx"]), steps=len(batches))
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ def inference_cost(test: ResponseMatrix, routes: dict[str, np.ndarray], routers:
         every = name in rankers or name == "oracle"
         cost = {"generations": n if every else 1, "reward_model_passes": n if name in rankers else 0,
                 "router_passes": int(name in routers)}
-        if test.new_tokens is not None:
+        if test.new_tokens is not None and not np.isnan(test.new_tokens).any():
             tokens = test.new_tokens.sum(axis=1) if every else (route * test.new_tokens).sum(axis=1)
             cost["generated_tokens"] = float(tokens.mean())
         out[name] = cost

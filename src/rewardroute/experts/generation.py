@@ -17,6 +17,7 @@ import pandas as pd
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from rewardroute.data.matrix import DataError
 from rewardroute.experts.models import Recorded
 from rewardroute.experts.prompts import render
 from rewardroute.pipeline.artifacts import Artifact
@@ -65,33 +66,27 @@ def queries_spec(queries: pd.DataFrame) -> dict:
     return {"queries": content_hash(queries["query_id"].tolist(), queries["query"].tolist()), "n": len(queries)}
 
 
-def generation_artifact(cfg: DictConfig, queries: pd.DataFrame, name: str) -> Artifact:
+def generate(cfg: DictConfig, queries: pd.DataFrame, name: str) -> tuple[Artifact, pd.DataFrame]:
+    """One expert's answers to the queries: query_id, response, new_tokens, truncated (cached artifact)."""
     from hydra.utils import instantiate
 
     expert = instantiate(cfg.expert_pool.experts[name])
     spec = {**queries_spec(queries), "expert": expert.spec()}
     if not isinstance(expert, Recorded):
         spec.update(generation=OmegaConf.to_container(cfg.expert_pool.generation), seed=cfg.expert_pool.seed)
-    return Artifact("generate", spec, cfg.paths.artifact_dir)
-
-
-def generate(cfg: DictConfig, queries: pd.DataFrame, name: str) -> tuple[Artifact, pd.DataFrame]:
-    """One expert's answers to the queries: query_id, response, new_tokens, truncated (cached artifact)."""
-    from hydra.utils import instantiate
-
-    artifact = generation_artifact(cfg, queries, name)
+    artifact = Artifact("generate", spec, cfg.paths.artifact_dir)
     if artifact.exists():
         return artifact, artifact.load()
     started = time.time()
-    expert = instantiate(cfg.expert_pool.experts[name])
     if isinstance(expert, Recorded):
         answers = expert.responses()
         missing = [q for q in queries["query_id"] if q not in answers]
         if missing:
-            raise ValueError(f"expert_pool.experts.{name}: {expert.path} has no answer to {len(missing)} queries, "
-                             f"e.g. {missing[:3]}")
+            raise DataError(f"expert_pool.experts.{name}: {expert.path} has no answer of {expert.model!r} to "
+                            f"{len(missing)} queries, e.g. {missing[:3]}")
+        # recorded answers come without token counts: NaN, not a made-up number
         rows = pd.DataFrame({"query_id": queries["query_id"], "response": [answers[q] for q in queries["query_id"]],
-                             "new_tokens": 0, "truncated": False})
+                             "new_tokens": float("nan"), "truncated": False})
     else:
         generation = OmegaConf.to_container(cfg.expert_pool.generation)
 
