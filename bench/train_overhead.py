@@ -18,6 +18,7 @@ import torch
 from common import alternate, record, timed
 from torch.utils.data import DataLoader
 
+from rewardroute.data.load import load_matrix
 from rewardroute.main import compose_config
 from rewardroute.pipeline.train import build_router
 from rewardroute.schema import PROJECT_ROOT
@@ -26,7 +27,8 @@ from rewardroute.schema import PROJECT_ROOT
 def build(backbone: str, steps: int):
     """The quickstart router (as run.py builds it) and its first `steps` training batches."""
     cfg = compose_config([f"backbone={backbone}", "~logger"], str(PROJECT_ROOT / "outputs" / "bench" / "overhead"))
-    _, datamodule, module = build_router(cfg)
+    parts = build_router(cfg, load_matrix(cfg))
+    datamodule, module = parts.datamodule, parts.module
     datamodule.prepare_data()
     datamodule.setup()
     return module, [b for _, b in zip(range(steps), datamodule.train_dataloader())]

@@ -68,7 +68,7 @@ def test_bma_and_dataset_oracle_are_chosen_on_train_never_test():
 def test_evaluate_reports_every_method_with_routing_counts():
     matrix = matrix_with_shift()
     router = np.eye(3)[[1, 1, 2]]  # routes like the oracle
-    res = evaluate(matrix, {"zooter": router}, {"T2": ["t2"]}, {"t2": "t1"})
+    res = evaluate(matrix, {"zooter": router}, *baseline_routes(matrix, {"t2": "t1"}), {"T2": ["t2"]})
     methods = res["methods"]
     assert set(methods) == {"zooter", "bma", "random", "oracle", "dataset_oracle", "A", "B", "C"}
     assert methods["zooter"]["subsets"] == pytest.approx({"t1": 0.6, "t2": 0.85})
@@ -80,4 +80,4 @@ def test_evaluate_reports_every_method_with_routing_counts():
 
 def test_evaluate_rejects_groups_naming_unknown_subsets():
     with pytest.raises(ValueError, match=r"data.groups.X names \['nope'\]"):
-        evaluate(matrix_with_shift(), {}, {"X": ["nope"]})
+        evaluate(matrix_with_shift(), {}, *baseline_routes(matrix_with_shift(), {}), {"X": ["nope"]})

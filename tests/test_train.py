@@ -94,6 +94,17 @@ def test_evaluate_task_reproduces_the_trained_routers_results(compose_cfg, tmp_p
         run_task(compose_cfg(*TINY, "task=evaluate", out="none"))
 
 
+def test_cross_fitting_routes_every_query_once_with_routers_trained_on_other_folds(compose_cfg, tmp_path):
+    run_task(compose_cfg(*TINY, "data.cross_fit_folds=3", "trainer.max_epochs=3"))
+    results = read_results(tmp_path)
+    n = 6 * (60 + 20)  # every query of the small synthetic benchmark is a test query once
+    assert results["counts"] == {"test": n, "dropped": 0} and results["cross_fit_folds"] == 3
+    assert sum(sum(c.values()) for c in results["methods"]["zooter"]["routing"].values()) == n
+    assert len(results["bma"]) == 3  # chosen per fold, on the other folds
+    assert all((tmp_path / f"fold{f}" / "checkpoints").is_dir() for f in range(3))
+    assert "cross-fitted over 3 folds" in (tmp_path / "results.md").read_text()
+
+
 def test_unknown_task_is_a_clear_error(compose_cfg):
     with pytest.raises(ValueError, match="task='trian' is not a task"):
         run_task(compose_cfg(*TINY, "task=trian"))

@@ -38,6 +38,9 @@ class DataConfig:
     test_fraction: float = 0.2  # seeded test split, only for data without splits of its own
     val_fraction: float = 0.1  # validation split carved from train (checkpoint and setting selection)
     split_seed: int = 0
+    # k > 1: every query is test once, routed by a router trained on the other k-1 folds (for data without a
+    # training set of its own); 0: the data's splits (or the seeded test split)
+    cross_fit_folds: int = 0
     report_scale: float = 1.0  # multiplies the metric in reports (100: accuracy in %)
     drop_ties: bool = True  # preference pairs (task=train_rm): drop ties, else train them towards equal rewards
 
@@ -138,6 +141,17 @@ class TaggerConfig:
 
 
 @dataclass
+class BenchmarkConfig:
+    """One evaluation subset (conf/benchmark/<group>/<subset>.yaml): where its queries come from and how an
+    answer is scored."""
+
+    name: str = MISSING  # the subset, e.g. koala
+    group: str = MISSING  # its group in reports, e.g. AlpacaEval
+    queries: Any = MISSING  # {_target_: a loader returning query_id, subset, query (+ reference, test, ...)}
+    evaluator: Any = MISSING  # {_target_: a scorer with evaluate(queries, answers), or recorded scores}
+
+
+@dataclass
 class RMLossConfig:
     margin: float = 0.0  # Bradley-Terry with a margin: -log sigmoid(r_chosen - r_rejected - margin)
     center_weight: float = 0.0  # reward centring: + weight * mean((r_chosen + r_rejected)^2)
@@ -154,6 +168,7 @@ class RMConfig:
     loss: RMLossConfig = field(default_factory=RMLossConfig)
     batch_size: int = 16  # pairs
     eval_batch_size: int = 64
+    router_epochs: int = 3  # routed architectures (rodos, arliss): epochs of the router, trained first
     max_length: int = 128  # tokens of prompt + response; the longer of the two loses tokens first
     truncation_side: str = "left"  # ... from this end (left: a response keeps its end)
     prompt_max_length: int = 64  # tokens of the prompt that a domain router reads
@@ -168,6 +183,7 @@ class RunConfig:
     tags: List[str] = field(default_factory=list)
     seed: int = 42
     ckpt_path: Optional[str] = None  # task=evaluate: the router checkpoint to evaluate
+    dir: Optional[str] = None  # task=report: the sweep folder of task=benchmark jobs
     data: DataConfig = field(default_factory=DataConfig)
     labels: LabelsConfig = field(default_factory=LabelsConfig)
     router: RouterConfig = field(default_factory=RouterConfig)
@@ -178,6 +194,7 @@ class RunConfig:
     reward_model: Optional[RewardModelConfig] = None  # the rewards routers learn from; RMR picks with it
     judge: Optional[RewardModelConfig] = None  # the evaluation signal of the answers
     tagger: Optional[TaggerConfig] = None
+    benchmark: Optional[BenchmarkConfig] = None  # an evaluation subset (task=benchmark, sweeps over the 26)
     rm: Optional[RMConfig] = None  # a reward-model architecture to train (task=train_rm, experiment=rm_routers)
     paths: PathsConfig = field(default_factory=PathsConfig)
     # Published numbers shown beside the results: {row name: {group or subset: value}}.

@@ -54,3 +54,15 @@ def assign_splits(matrix: ResponseMatrix, test_fraction: float, val_fraction: fl
     q["source_split"] = q["split"]
     q["split"] = split_labels(q, test_fraction, val_fraction, seed)
     return replace(matrix, queries=q)
+
+
+def fold_splits(matrix: ResponseMatrix, folds: int, fold: int, val_fraction: float, seed: int) -> ResponseMatrix:
+    """Cross-fitting: the queries of fold `fold` (of `folds`, seeded by query id) are test; a seeded
+    `val_fraction` of the others is validation, the rest train."""
+    if folds < 2:
+        raise DataError(f"data.cross_fit_folds must be at least 2, got {folds}")
+    ids = matrix.queries["query_id"].astype(str)
+    test = np.array([int(unit_hash("fold", seed, i) * folds) == fold for i in ids])
+    val = ~test & np.array([unit_hash("val", seed, i) < val_fraction for i in ids])
+    q = matrix.queries.assign(split=np.where(test, "test", np.where(val, "val", "train")))
+    return replace(matrix, queries=q)

@@ -79,10 +79,15 @@ DEFAULT_SKILLS = {
 }
 
 
-def queries(**kwargs) -> pd.DataFrame:
-    """The benchmark's queries only (no experts, no scores): for runs whose stages make answers and scores."""
+def queries(subsets: list[str] | None = None, **kwargs) -> pd.DataFrame:
+    """The benchmark's queries only (no experts, no scores), of some domains or all: for runs whose stages make
+    answers and scores, and for tiny evaluation subsets."""
     long = generate(**kwargs)
-    return long.drop_duplicates("query_id").drop(columns=["expert", "score"]).reset_index(drop=True)
+    table = long.drop_duplicates("query_id").drop(columns=["expert", "score"]).reset_index(drop=True)
+    unknown = set(subsets or ()) - set(VOCAB)
+    if unknown:
+        raise DataError(f"subsets {sorted(unknown)} are not synthetic domains {sorted(VOCAB)}")
+    return table[table["subset"].isin(subsets)].reset_index(drop=True) if subsets else table
 
 
 def sample_texts(n: int = 400, seed: int = 0) -> list[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 from rewardroute.data.matrix import DataError, ResponseMatrix
-from rewardroute.evaluation.baselines import baseline_routes
 from rewardroute.evaluation.metrics import routing_counts, subset_scores, summarize
 
 
@@ -29,14 +28,16 @@ def inference_cost(test: ResponseMatrix, routes: dict[str, np.ndarray], routers:
 def evaluate(
     matrix: ResponseMatrix,
     routers: dict[str, np.ndarray],
+    baselines: dict[str, np.ndarray],
+    choices: dict,
     groups: dict[str, list[str]] | None = None,
-    proxy_train: dict[str, str] | None = None,
     scale: float = 1.0,
     rankers: dict[str, np.ndarray] | None = None,
 ) -> dict:
-    """`routers` maps a method name to its routing distribution over the test queries ([test queries, experts],
-    one-hot for an argmax router); `rankers` likewise for reward-model ranking (a baseline that needs every
-    expert's answer). Returns the content of results.json (without run metadata)."""
+    """Every method's routing distribution over the test queries ([test queries, experts], one-hot for an argmax
+    router): `routers` (trained), `baselines` and `choices` (from baselines.baseline_routes: BMA, random, oracles,
+    each expert), `rankers` (reward-model ranking: a baseline that needs every expert's answer). Returns the
+    content of results.json (without run metadata)."""
     test = matrix.select(matrix.mask("test"))
     subsets = test.queries["subset"].to_numpy()
     groups = dict(groups or {})
@@ -44,10 +45,9 @@ def evaluate(
         unknown = [s for s in members if s not in set(subsets)]
         if unknown:
             raise DataError(f"data.groups.{group} names {unknown}, which have no test queries; test subsets: {test.subsets}")
-    baselines, choices = baseline_routes(matrix, dict(proxy_train or {}))
     baselines = {**(rankers or {}), **baselines}
-    for name, route in routers.items():
-        if name in baselines:
+    for name, route in {**routers, **baselines}.items():
+        if name in routers and name in baselines:
             raise ValueError(f"router name {name!r} clashes with a baseline or expert name")
         if route.shape != (len(test.queries), len(matrix.experts)):
             raise ValueError(f"{name}: routes of shape {route.shape}, expected {(len(test.queries), len(matrix.experts))}")

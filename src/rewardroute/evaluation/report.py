@@ -75,13 +75,16 @@ def markdown(results: dict, reference: dict[str, dict[str, float]] | None = None
     formats = {c: score_fmt for c in table.columns} | {"MTR": ".2f", "uplift": ".2f", "oracle_gap_closed": ".2f"}
     routers = [n for n in table.index if results["methods"][n]["kind"] == "router"]
     counts = results.get("counts", {})
+    folds = results.get("cross_fit_folds")
+    bma = results["bma"] if isinstance(results["bma"], str) else "per fold: " + ", ".join(results["bma"])
+    split = (f"cross-fitted over {folds} folds, every query a test query once" if folds else
+             f"train {counts.get('train', '?')}, validation {counts.get('val', '?')}")
     out = [
         f"# Results: {results.get('name', '')} on {results.get('data', '')}",
         "",
-        f"Test: {counts.get('test', '?')} queries in {len(results['subsets'])} subsets "
-        f"(train {counts.get('train', '?')}, validation {counts.get('val', '?')}"
+        f"Test: {counts.get('test', '?')} queries in {len(results['subsets'])} subsets ({split}"
         + (f", {counts['dropped']} dropped for null scores" if counts.get("dropped") else "")
-        + f"). Experts: {', '.join(results['experts'])}. BMA, chosen on train: **{results['bma']}**.",
+        + f"). Experts: {', '.join(results['experts'])}. BMA, chosen on train: **{bma}**.",
         "",
         "Scores are the mean evaluation metric of the routed answers"
         + (f" (x{scale:g})" if scale != 1 else "")

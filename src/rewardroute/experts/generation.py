@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from rewardroute.data.matrix import DataError
 from rewardroute.experts.models import Recorded
 from rewardroute.experts.prompts import render
-from rewardroute.pipeline.artifacts import Artifact
+from rewardroute.pipeline.artifacts import Artifact, distributed
 from rewardroute.pipeline.sharded import finish, run_sharded
 
 log = logging.getLogger(__name__)
@@ -75,8 +75,13 @@ def generate(cfg: DictConfig, queries: pd.DataFrame, name: str) -> tuple[Artifac
     if not isinstance(expert, Recorded):
         spec.update(generation=OmegaConf.to_container(cfg.expert_pool.generation), seed=cfg.expert_pool.seed)
     artifact = Artifact("generate", spec, cfg.paths.artifact_dir)
-    if artifact.exists():
-        return artifact, artifact.load()
+    with artifact.claimed(distributed(cfg)):
+        if not artifact.exists():
+            build_answers(cfg, queries, name, expert, artifact)
+    return artifact, artifact.load()
+
+
+def build_answers(cfg: DictConfig, queries: pd.DataFrame, name: str, expert, artifact: Artifact) -> None:
     started = time.time()
     if isinstance(expert, Recorded):
         answers = expert.responses()
@@ -104,4 +109,3 @@ def generate(cfg: DictConfig, queries: pd.DataFrame, name: str) -> tuple[Artifac
         if count:
             log.warning("generate %s: %d %s", name, count, what)
     finish(artifact, rows, started, label=f"answers of {name}", empty_answers=empty, truncated_prompts=truncated)
-    return artifact, rows

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import pandas as pd
 
@@ -52,6 +54,20 @@ class Artifact:
     def parts(self) -> Path:
         return Path(self.root) / self.stage / f".{self.key}.parts"
 
+    @contextmanager
+    def claimed(self, distributed: bool = False) -> Iterator[None]:
+        """Hold the artifact's lock while checking and building it, so that parallel jobs (joblib) build it once
+        and none reads another's work in progress. Not under DDP: its ranks build an artifact together."""
+        if distributed:
+            yield
+            return
+        from filelock import FileLock
+
+        lock = Path(self.root) / self.stage / f".{self.key}.lock"
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(lock)):
+            yield
+
     def exists(self) -> bool:
         return (self.path / "meta.json").is_file()
 
@@ -61,13 +77,18 @@ class Artifact:
     def meta(self) -> dict:
         return json.loads((self.path / "meta.json").read_text())
 
-    def save(self, rows: pd.DataFrame, started: float, **extra) -> pd.DataFrame:
-        """Write rows and metadata atomically; `extra` goes into the metadata (counts, warnings)."""
+    def save(self, rows: pd.DataFrame, started: float, files: dict[str, Path] | None = None, **extra) -> pd.DataFrame:
+        """Write rows, metadata and any `files` ({name in the artifact: file to copy}) atomically; `extra` goes
+        into the metadata (counts, warnings)."""
+        import shutil
+
         meta = {"stage": self.stage, "key": self.key, "spec": self.spec, "rows": len(rows), "versions": versions(),
                 "created": time.strftime("%Y-%m-%d %H:%M:%S"), "seconds": round(time.time() - started, 2), **extra}
         with atomic_path(self.path) as tmp:
             tmp.mkdir()
             rows.to_parquet(tmp / "data.parquet", index=False)
+            for name, source in (files or {}).items():
+                shutil.copy(source, tmp / name)
             (tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
         return rows
 
@@ -76,3 +97,8 @@ def list_artifacts(root: str | Path) -> list[dict]:
     """Every complete artifact under root, newest first."""
     metas = [json.loads(p.read_text()) for p in Path(root).glob("*/*/meta.json")]
     return sorted(metas, key=lambda m: m["created"], reverse=True)
+
+
+def distributed(cfg) -> bool:
+    """Whether the run's trainer starts several processes (DDP), from its config."""
+    return "ddp" in str(cfg.trainer.strategy) and str(cfg.trainer.devices) != "1"

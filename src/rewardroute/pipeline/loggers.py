@@ -26,10 +26,12 @@ def lightning_logs_through_hydra() -> None:
         rank_zero.addFilter(_no_advertisement)
 
 
-def build_loggers(cfg: DictConfig | None) -> list:
+def build_loggers(cfg: DictConfig | None, tags: list[str] = ()) -> list:
+    """The configured loggers; `tags` are added to those that take tags (W&B)."""
     from hydra.utils import instantiate
 
-    return [instantiate(c) for c in (cfg or {}).values() if c is not None]
+    return [instantiate(c, **({"tags": [*c.tags, *tags]} if tags and "tags" in c else {}))
+            for c in (cfg or {}).values() if c is not None]
 
 
 def summary_metrics(results: dict) -> dict[str, float]:

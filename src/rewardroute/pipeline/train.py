@@ -1,15 +1,21 @@
 """The router recipe (`task=train`): response matrix -> silver labels -> router training -> evaluation.
 
-    seed -> load the response matrix (data) -> silver labels from the training rewards (labels)
-         -> encoder and tokenizer (router.backbone) -> DataModule -> router module (router.module)
-         -> loggers, trainer -> fit, keeping the epoch with the best validation routed score
-         -> route the test queries -> evaluate the router beside every baseline -> results.{json,md,csv,png}
+    seed -> load the response matrix (data; the upstream stages where the data gives queries only)
+         -> silver labels from the training rewards (labels) -> encoder and tokenizer (router.backbone)
+         -> DataModule -> router module (router.module) -> loggers, trainer
+         -> fit, keeping the epoch with the best validation routed score
+         -> route the test queries -> evaluate beside every baseline -> results.{json,md,csv,png}
+
+With `data.cross_fit_folds=k` every query is a test query once: k routers are trained, each on the other folds,
+and each routes its own fold (for data without a training set of its own, e.g. AlpacaEval). The baselines that
+choose on training data (BMA, dataset oracle) choose on the same other folds.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -21,29 +27,117 @@ log = logging.getLogger(__name__)
 
 def train(cfg: DictConfig) -> float | None:
     """Returns the best validation routed score (what a sweeper optimises); None on non-zero DDP ranks."""
-    import lightning as L
-    from hydra.utils import instantiate
-    from lightning.pytorch.callbacks import ModelCheckpoint, Timer
+    from rewardroute.data.load import load_matrix
+    from rewardroute.evaluation.baselines import baseline_routes
+    from rewardroute.pipeline.loggers import build_loggers
 
-    from rewardroute.pipeline.loggers import build_loggers, lightning_logs_through_hydra
+    if cfg.router.module is None:
+        raise ValueError(f"router={cfg.router.name} is a baseline, a method of task=benchmark sweeps; task=train trains "
+                         "a router (e.g. router=zooter) and reports every baseline beside it")
+    start(cfg)
+    matrix = load_matrix(cfg)
+    if cfg.data.cross_fit_folds:
+        return cross_fit(cfg, matrix)
+    fitted = fit(cfg, matrix, Path(cfg.paths.output_dir), build_loggers(cfg.logger))
+    if fitted is None:
+        return None
+    scores = predict(fitted.module, fitted.datamodule, cfg.trainer, fitted.checkpoint)
+    baselines, choices = baseline_routes(matrix, OmegaConf.to_container(cfg.data.proxy_train))
+    return report(cfg, matrix, scores, baselines, choices, fitted.loggers, fitted.best_val, fitted.checkpoint,
+                  fitted.notes)
+
+
+def cross_fit(cfg: DictConfig, matrix) -> float | None:
+    from dataclasses import replace
+
+    from rewardroute.data.splits import fold_splits
+    from rewardroute.evaluation.baselines import baseline_routes
+    from rewardroute.pipeline.loggers import build_loggers
+
+    k, n = cfg.data.cross_fit_folds, len(matrix.queries)
+    scores, baselines, choices, best_vals = None, {}, {"bma": [], "dataset_oracle": []}, []
+    for f in range(k):
+        fold = fold_splits(matrix, k, f, cfg.data.val_fraction, cfg.data.split_seed)
+        log.info("cross-fitting: fold %d of %d, %s queries", f + 1, k, fold.queries["split"].value_counts().to_dict())
+        fitted = fit(cfg, fold, Path(cfg.paths.output_dir) / f"fold{f}", loggers=[])
+        if fitted is None:
+            return None
+        test = fold.mask("test")
+        fold_scores = predict(fitted.module, fitted.datamodule, cfg.trainer, fitted.checkpoint)
+        scores = np.zeros((n, fold_scores.shape[1]), np.float32) if scores is None else scores
+        scores[test] = fold_scores
+        routes, chosen = baseline_routes(fold, OmegaConf.to_container(cfg.data.proxy_train))
+        for name, route in routes.items():
+            baselines.setdefault(name, np.zeros((n, len(matrix.experts))))[test] = route
+        choices["bma"].append(chosen["bma"])
+        choices["dataset_oracle"].append(chosen["dataset_oracle"])
+        best_vals.append(fitted.best_val)
+    everything = replace(matrix, queries=matrix.queries.assign(split="test"))
+    known = [v for v in best_vals if v is not None]
+    notes = [f"cross-fitted over {k} folds: each query routed by a router trained on the other folds; BMA and the "
+             f"dataset oracle chosen on the other folds (BMA per fold: {', '.join(choices['bma'])})"]
+    return report(cfg, everything, scores, baselines, choices, build_loggers(cfg.logger),
+                  float(np.mean(known)) if known else None, None, notes)
+
+
+def evaluate_checkpoint(cfg: DictConfig) -> None:
+    """`task=evaluate ckpt_path=...`: route the test queries with a trained router's checkpoint and report, as at
+    the end of `task=train` (the config must build the same router: same data, backbone and router)."""
+    from rewardroute.data.load import load_matrix
+    from rewardroute.evaluation.baselines import baseline_routes
+    from rewardroute.pipeline.loggers import build_loggers
+
+    if not cfg.ckpt_path or not Path(cfg.ckpt_path).is_file():
+        raise FileNotFoundError(f"task=evaluate needs ckpt_path=<a checkpoint written by task=train>, got {cfg.ckpt_path!r}")
+    start(cfg)
+    matrix = load_matrix(cfg)
+    parts = build_router(cfg, matrix)
+    datamodule, module = parts.datamodule, parts.module
+    datamodule.prepare_data()
+    datamodule.setup("predict")
+    scores = predict(module, datamodule, cfg.trainer, cfg.ckpt_path)
+    baselines, choices = baseline_routes(matrix, OmegaConf.to_container(cfg.data.proxy_train))
+    report(cfg, matrix, scores, baselines, choices, build_loggers(cfg.logger), None, cfg.ckpt_path, [])
+
+
+def start(cfg: DictConfig) -> None:
+    import lightning as L
+
+    from rewardroute.pipeline.loggers import lightning_logs_through_hydra
 
     lightning_logs_through_hydra()
     L.seed_everything(cfg.seed, workers=True)
-    out_dir = Path(cfg.paths.output_dir)
-    matrix, datamodule, module = build_router(cfg)
 
+
+@dataclass
+class Fitted:
+    module: object
+    datamodule: object
+    checkpoint: str | None  # the best epoch's weights (none under fast_dev_run: the last weights are used)
+    best_val: float | None
+    loggers: list
+    notes: list[str]
+
+
+def fit(cfg: DictConfig, matrix, out_dir: Path, loggers: list) -> Fitted | None:
+    """Train a router on the matrix's train split, keeping the epoch with the best validation routed score.
+    None on non-zero DDP ranks."""
+    from hydra.utils import instantiate
+    from lightning.pytorch.callbacks import ModelCheckpoint, Timer
+
+    parts = build_router(cfg, matrix)
+    datamodule, module = parts.datamodule, parts.module
     checkpoint = ModelCheckpoint(
         dirpath=out_dir / "checkpoints", filename="best-epoch{epoch}", auto_insert_metric_name=False,
         monitor="val/routed" if (datamodule.split == "val").any() else None, mode="max", save_top_k=1,
         save_weights_only=True,
     )
     timer = Timer()
-    trainer = instantiate(cfg.trainer, logger=build_loggers(cfg.logger) or False, callbacks=[checkpoint, timer])
+    trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=[checkpoint, timer])
     params = {"params/total": sum(p.numel() for p in module.parameters()),
               "params/trainable": sum(p.numel() for p in module.parameters() if p.requires_grad)}
     for logger in trainer.loggers:
         logger.log_hyperparams({**OmegaConf.to_container(cfg, resolve=True), **params})
-
     trainer.fit(module, datamodule=datamodule)
     if not trainer.is_global_zero:
         return None
@@ -52,44 +146,30 @@ def train(cfg: DictConfig) -> float | None:
     timing = {"train_seconds": seconds, "epochs": trainer.current_epoch,
               "seconds_per_epoch": seconds / max(1, trainer.current_epoch), **params}
     (out_dir / "timing.json").write_text(json.dumps(timing, indent=2) + "\n")
-    best_val = None if checkpoint.best_model_score is None else float(checkpoint.best_model_score)
     notes = [
         f"training: {timing['epochs']} epochs, {timing['seconds_per_epoch']:.1f} s per epoch (validation included)",
         f"parameters: {params['params/total']:,} ({params['params/trainable']:,} trainable)",
     ]
-    # no checkpoint under fast_dev_run: the last weights are used
-    return route_and_report(cfg, matrix, module, datamodule, checkpoint.best_model_path or None, best_val,
-                            trainer.loggers, notes)
+    best_val = None if checkpoint.best_model_score is None else float(checkpoint.best_model_score)
+    return Fitted(module, datamodule, checkpoint.best_model_path or None, best_val, trainer.loggers, notes)
 
 
-def evaluate_checkpoint(cfg: DictConfig) -> None:
-    """`task=evaluate ckpt_path=...`: route the test queries with a trained router's checkpoint and report, as at
-    the end of `task=train` (the config must build the same router: same data, backbone and router)."""
-    import lightning as L
-
-    from rewardroute.pipeline.loggers import build_loggers, lightning_logs_through_hydra
-
-    if not cfg.ckpt_path or not Path(cfg.ckpt_path).is_file():
-        raise FileNotFoundError(f"task=evaluate needs ckpt_path=<a checkpoint written by task=train>, got {cfg.ckpt_path!r}")
-    lightning_logs_through_hydra()
-    L.seed_everything(cfg.seed, workers=True)
-    matrix, datamodule, module = build_router(cfg)
-    datamodule.prepare_data()
-    datamodule.setup("predict")
-    route_and_report(cfg, matrix, module, datamodule, cfg.ckpt_path, None, build_loggers(cfg.logger), [])
+@dataclass
+class RouterParts:
+    datamodule: object  # the matrix's queries: features, silver labels, rewards, metric, splits
+    module: object  # the router
+    datamodule_for: object  # (texts, columns, split) -> a DataModule of other queries, featurised the same way
 
 
-def build_router(cfg: DictConfig):
-    """The response matrix, the DataModule (features, silver labels, metric, splits) and the router module."""
+def build_router(cfg: DictConfig, matrix) -> RouterParts:
+    """The DataModule of the matrix, the router module, and a way to feed it other queries."""
     import torch
     from hydra.utils import instantiate
 
     from rewardroute.data.datamodule import RouterDataModule
-    from rewardroute.data.load import load_matrix
     from rewardroute.labels.silver import silver_labels
     from rewardroute.routers.features import embedded, tokenized
 
-    matrix = load_matrix(cfg)
     queries, split = matrix.queries, matrix.queries["split"].to_numpy()
     train_rows = split == "train"
     rewards = matrix.rewards(cfg.data.reward)
@@ -105,15 +185,19 @@ def build_router(cfg: DictConfig):
     frozen = cfg.router.freeze_encoder
     if frozen:
         device = "cuda" if cfg.trainer.accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available() else "cpu"
-        featurize = partial(embedded, texts, encoder, tokenizer, cfg.router.max_length, cfg.router.eval_batch_size,
-                            device, cfg.paths.cache_dir, backbone.key(corpus))
+        featurize = partial(embedded, encoder=encoder, tokenizer=tokenizer, max_length=cfg.router.max_length,
+                            batch_size=cfg.router.eval_batch_size, device=device, cache_dir=cfg.paths.cache_dir,
+                            backbone_key=backbone.key(corpus))
     else:
-        featurize = partial(tokenized, texts, tokenizer, cfg.router.max_length, cfg.paths.cache_dir, backbone.key(corpus))
+        featurize = partial(tokenized, tokenizer=tokenizer, max_length=cfg.router.max_length,
+                            cache_dir=cfg.paths.cache_dir, backbone_key=backbone.key(corpus))
+
+    def datamodule_for(texts: list[str], columns: dict, split) -> RouterDataModule:
+        return RouterDataModule(partial(featurize, texts), columns, split, batch_size=cfg.router.batch_size,
+                                eval_batch_size=cfg.router.eval_batch_size, num_workers=cfg.router.num_workers,
+                                pad_id=tokenizer.pad_token_id or 0)
+
     columns = {"targets": targets, "rewards": rewards, "metric": matrix.metric, "cluster": tag_ids(queries["tags"])}
-    datamodule = RouterDataModule(
-        featurize, columns, split, batch_size=cfg.router.batch_size,
-        eval_batch_size=cfg.router.eval_batch_size, num_workers=cfg.router.num_workers, pad_id=tokenizer.pad_token_id or 0,
-    )
     module = instantiate(
         cfg.router.module,
         _convert_="all",  # plain containers in the module's saved hyper-parameters
@@ -123,7 +207,7 @@ def build_router(cfg: DictConfig):
         optimizer=instantiate(cfg.router.optimizer),
         scheduler=OmegaConf.to_container(cfg.router.scheduler),
     )
-    return matrix, datamodule, module
+    return RouterParts(datamodule_for(texts, columns, split), module, datamodule_for)
 
 
 def tag_ids(tags) -> np.ndarray:
@@ -155,33 +239,32 @@ def predict(module, datamodule, trainer_cfg: DictConfig, ckpt_path: str | None) 
     return out
 
 
-def route_and_report(cfg, matrix, module, datamodule, ckpt_path, best_val, loggers, notes) -> float | None:
-    """Route the test queries, evaluate beside every baseline, write the run's reports, log them, print the table;
-    return the best validation routed score (scaled as the reports)."""
+def report(cfg, matrix, scores, baselines, choices, loggers, best_val, ckpt_path, notes) -> float | None:
+    """Evaluate the router's routes (argmax of `scores` over the test queries) beside the baselines, write the
+    run's reports, log them, print the table; return the best validation routed score (scaled as the reports)."""
     from rewardroute.evaluation.evaluate import evaluate
     from rewardroute.evaluation.report import write_report
     from rewardroute.pipeline.loggers import log_results
 
-    scores = predict(module, datamodule, cfg.trainer, ckpt_path)
+    test = matrix.mask("test")
     one_hot = np.eye(len(matrix.experts))
     routes = {cfg.router.name: one_hot[scores.argmax(axis=1)]}
     rankers = {}
     if cfg.reward_model is not None:  # reward-model ranking: every expert answers, the reward model picks
-        rankers["rmr"] = one_hot[matrix.scores[matrix.mask("test")].argmax(axis=1)]
+        rankers["rmr"] = one_hot[matrix.scores[test].argmax(axis=1)]
     kept = cfg.data.subsets
     groups = {g: [s for s in members if not kept or s in kept] for g, members in cfg.data.groups.items()}
     scale = cfg.data.report_scale
-    results = evaluate(matrix, routes, {g: m for g, m in groups.items() if m},
-                       OmegaConf.to_container(cfg.data.proxy_train), scale, rankers)
+    results = evaluate(matrix, routes, baselines, choices, {g: m for g, m in groups.items() if m}, scale, rankers)
     best_val = None if best_val is None else best_val * scale
-    checkpoint = Path(ckpt_path).name if ckpt_path else None
     results = {
         "name": cfg.name,
         "data": cfg.data.name,
         "report_scale": scale,
         "counts": {**matrix.queries["split"].value_counts().to_dict(), "dropped": matrix.dropped},
         "labels": OmegaConf.to_container(cfg.labels),
-        "selection": {"val_routed_best": best_val, "checkpoint": checkpoint},
+        "selection": {"val_routed_best": best_val, "checkpoint": Path(ckpt_path).name if ckpt_path else None},
+        **({"cross_fit_folds": cfg.data.cross_fit_folds} if cfg.data.cross_fit_folds else {}),
         **results,
     }
     out_dir = Path(cfg.paths.output_dir)

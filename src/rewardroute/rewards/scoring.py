@@ -20,7 +20,7 @@ from omegaconf import DictConfig
 
 from rewardroute.experts.models import Recorded as RecordedAnswers
 from rewardroute.experts.prompts import CHAT
-from rewardroute.pipeline.artifacts import Artifact
+from rewardroute.pipeline.artifacts import Artifact, distributed
 from rewardroute.pipeline.sharded import finish, run_sharded
 from rewardroute.rewards.models import Recorded
 
@@ -68,16 +68,30 @@ class ScoreModule(L.LightningModule):
 
 def score(cfg: DictConfig, scorer_cfg: DictConfig, stage: str, queries: pd.DataFrame, expert: str,
           answers: tuple[Artifact, pd.DataFrame]) -> pd.DataFrame:
-    """Rewards of one expert's answers: query_id, reward (cached artifact). `stage` is "score" or "judge"."""
+    """Rewards of one expert's answers: query_id, reward (cached artifact). `stage` is "score" or "judge". The
+    scorer is a reward model (`load()`), recorded scores (`scores(expert)`) or an evaluator
+    (`evaluate(queries, answers) -> list of float or None`, None for an answer it could not evaluate)."""
     from hydra.utils import instantiate
 
     scorer = instantiate(scorer_cfg.model)
     spec = {"answers": answers[0].key, "scorer": scorer.spec(), "max_length": scorer_cfg.max_length}
     artifact = Artifact(stage, spec, cfg.paths.artifact_dir)
-    if artifact.exists():
-        return artifact.load()
-    started, rows = time.time(), answers[1]
-    if isinstance(scorer, Recorded):
+    with artifact.claimed(distributed(cfg)):
+        if not artifact.exists():
+            build_scores(cfg, scorer_cfg, scorer, stage, queries, expert, answers[1], artifact)
+    return artifact.load()
+
+
+def build_scores(cfg, scorer_cfg, scorer, stage: str, queries: pd.DataFrame, expert: str, rows: pd.DataFrame,
+                 artifact: Artifact) -> None:
+    from hydra.utils import instantiate
+
+    started = time.time()
+    if hasattr(scorer, "evaluate"):  # an evaluator (rewardroute.evaluators): rules, a sandbox or an LLM judge
+        table = queries.set_index("query_id").loc[rows["query_id"]].reset_index()
+        rows = pd.DataFrame({"query_id": rows["query_id"], "reward": scorer.evaluate(table, rows["response"].tolist()),
+                             "truncated": False})
+    elif isinstance(scorer, Recorded):
         # recorded answers are looked up under their name in the file, generated ones under their pool name
         answered_by = instantiate(cfg.expert_pool.experts[expert])
         recorded = scorer.scores(answered_by.model if isinstance(answered_by, RecordedAnswers) else expert)
@@ -99,4 +113,3 @@ def score(cfg: DictConfig, scorer_cfg: DictConfig, stage: str, queries: pd.DataF
     if truncated:
         log.warning("%s %s: %d inputs cut to max_length=%d", stage, expert, truncated, scorer_cfg.max_length)
     finish(artifact, rows, started, label=f"{scorer_cfg.name} on {expert}", truncated_inputs=truncated)
-    return rows

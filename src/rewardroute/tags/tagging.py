@@ -10,7 +10,7 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from rewardroute.cache import content_hash
-from rewardroute.pipeline.artifacts import Artifact
+from rewardroute.pipeline.artifacts import Artifact, distributed
 from rewardroute.pipeline.sharded import finish, run_sharded
 from rewardroute.tags.clusters import EmbeddingClusters
 from rewardroute.tags.instag import InsTagger, parse_tags
@@ -23,14 +23,21 @@ def tag(cfg: DictConfig, queries: pd.DataFrame, split) -> pd.DataFrame:
     taggers that fit anything (clusters) fit on the training queries only."""
     from hydra.utils import instantiate
 
-    from rewardroute.experts.generation import GenerateModule, queries_spec
+    from rewardroute.experts.generation import queries_spec
 
     tagger = instantiate(cfg.tagger.tagger)
     train = split != "test"
     spec = {**queries_spec(queries), "fit_on": content_hash(queries["query_id"][train].tolist()), "tagger": tagger.spec()}
     artifact = Artifact("tag", spec, cfg.paths.artifact_dir)
-    if artifact.exists():
-        return artifact.load()
+    with artifact.claimed(distributed(cfg)):
+        if not artifact.exists():
+            build_tags(cfg, tagger, queries, train, artifact)
+    return artifact.load()
+
+
+def build_tags(cfg: DictConfig, tagger, queries: pd.DataFrame, train, artifact: Artifact) -> None:
+    from rewardroute.experts.generation import GenerateModule
+
     started, texts = time.time(), queries["query"].tolist()
     if isinstance(tagger, EmbeddingClusters):
         tags, failures = tagger.tag(texts, train, cfg.paths.cache_dir), 0
@@ -53,4 +60,3 @@ def tag(cfg: DictConfig, queries: pd.DataFrame, split) -> pd.DataFrame:
         log.warning("tag: no tags could be read from %d of %d outputs of %s", failures, len(texts), cfg.tagger.name)
     rows = pd.DataFrame({"query_id": queries["query_id"].tolist(), "tags": tags})
     finish(artifact, rows, started, label=f"tags by {cfg.tagger.name}", parse_failures=failures)
-    return rows

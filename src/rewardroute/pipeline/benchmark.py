@@ -1,0 +1,170 @@
+"""`task=benchmark`: one evaluation subset x one method, the job of a sweep over the 26 subsets.
+
+    python run.py -m task=benchmark benchmark='glob(*)' router=zooter,bma,random,rmr ...
+
+A job: every expert answers the subset's queries (generate stage) and the subset's evaluator scores every answer
+(evaluate stage), so the method is ranked among the single experts; then the method routes the queries:
+- a trained router (zooter, ...): trained once on the `data` matrix (a cached "router" artifact: the first job
+  trains it, the others load it) and applied to the subset's queries;
+- bma: the expert best on the training matrix; random: every expert equally (expected value);
+- rmr: the reward model scores every answer and picks (N generations + N scorings); oracle: the best answer.
+The job's result is itself an artifact keyed by everything that determines it, so running a sweep again skips
+what is complete. `task=report dir=<sweep folder>` turns the jobs' results.json into the table.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf
+
+from rewardroute.cache import content_hash
+from rewardroute.data.matrix import DataError
+from rewardroute.pipeline.artifacts import Artifact, distributed
+from rewardroute.pipeline.sharded import finish
+
+log = logging.getLogger(__name__)
+BASELINES = ("bma", "random", "rmr", "oracle")
+
+
+def benchmark(cfg: DictConfig) -> dict:
+    from hydra.utils import instantiate
+
+    from rewardroute.pipeline.loggers import build_loggers, lightning_logs_through_hydra
+    from rewardroute.pipeline.upstream import stage_queries
+
+    missing = [k for k, v in (("benchmark=<group>/<subset>", cfg.benchmark), ("expert_pool=...", cfg.expert_pool),
+                              ("reward_model=... (rmr ranks with it)", cfg.reward_model if cfg.router.name == "rmr" else 1))
+               if v is None]
+    if missing:
+        raise ValueError(f"task=benchmark needs {', '.join(missing)}")
+    lightning_logs_through_hydra()
+    method, bench = cfg.router.name, cfg.benchmark
+    queries = stage_queries(cfg, instantiate(bench.queries), tag_them=False)
+    spec = {"benchmark": OmegaConf.to_container(bench, resolve=True), "method": method,
+            "router": router_spec(cfg) if method not in BASELINES else None,
+            "reward_model": OmegaConf.to_container(cfg.reward_model, resolve=True) if method == "rmr" else None,
+            "experts": OmegaConf.to_container(cfg.expert_pool, resolve=True), "queries": len(queries)}
+    job = Artifact("benchmark", spec, cfg.paths.artifact_dir)
+    with job.claimed(distributed(cfg)):
+        if job.exists():
+            log.info("%s x %s: complete in the artifact store (%s)", bench.name, method, job.path)
+        else:
+            started = time.time()
+            result = run_job(cfg, queries)
+            finish(job, pd.DataFrame({"expert": list(result["experts"])}), started, result=result,
+                   label=f"{bench.name} x {method}")
+    result = job.meta()["result"]
+    out = Path(cfg.paths.output_dir)
+    (out / "results.json").write_text(json.dumps(result, indent=2) + "\n")
+    loggers = build_loggers(cfg.logger, tags=[bench.group, bench.name, method])
+    for logger in loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+        logger.log_metrics({f"benchmark/{method}": result["score"],
+                            **{f"benchmark/expert/{e}": v for e, v in result["experts"].items()}})
+        logger.save()
+    print(f"\n{bench.group} / {bench.name}, {method}: {result['score']:.4f} over {result['n_queries']} queries "
+          f"(single experts: " + ", ".join(f"{e} {v:.4f}" for e, v in result["experts"].items()) + ")")
+    return result
+
+
+def run_job(cfg: DictConfig, queries: pd.DataFrame) -> dict:
+    from rewardroute.experts.generation import generate
+    from rewardroute.rewards.scoring import score
+
+    bench, method = cfg.benchmark, cfg.router.name
+    evaluator = OmegaConf.create({"name": f"{bench.name}-evaluator", "model": bench.evaluator, "batch_size": 16,
+                                  "max_length": 512})
+    experts = list(cfg.expert_pool.experts)
+    answers = {e: generate(cfg, queries, e) for e in experts}
+    metric = np.column_stack([score(cfg, evaluator, "evaluate", queries, e, answers[e])["reward"].to_numpy(float)
+                              for e in experts])
+    keep = ~np.isnan(metric).any(axis=1)
+    if not keep.all() and cfg.data.null_scores == "fail":
+        raise DataError(f"benchmark {bench.name}: {int((~keep).sum())} answers could not be evaluated (null scores); "
+                        "set data.null_scores=drop to drop such queries")
+    if method == "rmr":
+        rewards = np.column_stack([score(cfg, cfg.reward_model, "score", queries, e, answers[e])["reward"].to_numpy(float)
+                                   for e in experts])
+        route = np.eye(len(experts))[rewards.argmax(axis=1)]
+    elif method == "bma":
+        route = np.eye(len(experts))[np.full(len(queries), experts.index(bma_expert(cfg)))]
+    elif method == "random":
+        route = np.full(metric.shape, 1.0 / len(experts))
+    elif method == "oracle":
+        route = np.eye(len(experts))[np.nan_to_num(metric, nan=-np.inf).argmax(axis=1)]
+    else:
+        route = np.eye(len(experts))[trained_router_scores(cfg, queries, experts).argmax(axis=1)]
+    metric, route = metric[keep], route[keep]
+    return {
+        "benchmark": bench.name, "group": bench.group, "method": method,
+        "score": float((route * metric).sum(axis=1).mean()),
+        "experts": {e: float(v) for e, v in zip(experts, metric.mean(axis=0))},
+        "routing": {e: round(float(c), 4) for e, c in zip(experts, route.sum(axis=0))},
+        "n_queries": int(keep.sum()), "dropped": int((~keep).sum()),
+    }
+
+
+def bma_expert(cfg: DictConfig) -> str:
+    """The expert with the best mean over the training matrix's subsets (train and validation, never test)."""
+    from rewardroute.data.load import load_matrix
+    from rewardroute.evaluation.baselines import best_expert
+
+    matrix = load_matrix(cfg)
+    fit = ~matrix.mask("test")
+    return matrix.experts[best_expert(matrix.metric[fit], matrix.queries["subset"].to_numpy()[fit])]
+
+
+def router_spec(cfg: DictConfig) -> dict:
+    """What determines a trained router: its config, the labels, the training settings and the matrix."""
+    from rewardroute.data.load import load_matrix
+
+    matrix = load_matrix(cfg)
+    data = content_hash(matrix.queries["query_id"].tolist(), list(matrix.experts), matrix.scores.round(6).tolist(),
+                        matrix.metric.round(6).tolist(), matrix.queries["split"].tolist())
+    return {"router": OmegaConf.to_container(cfg.router, resolve=True), "labels": OmegaConf.to_container(cfg.labels),
+            "reward": cfg.data.reward, "max_epochs": cfg.trainer.max_epochs, "seed": cfg.seed, "matrix": data}
+
+
+def trained_router_scores(cfg: DictConfig, queries: pd.DataFrame, experts: list[str]) -> np.ndarray:
+    """The router's scores for the subset's queries; the router is trained once per spec (a "router" artifact)."""
+    from rewardroute.data.load import load_matrix
+    from rewardroute.pipeline.train import build_router, predict, start
+
+    start(cfg)
+    matrix = load_matrix(cfg)
+    if list(matrix.experts) != experts:
+        raise DataError(f"the router's training data has experts {list(matrix.experts)}, the expert pool {experts}")
+    artifact = Artifact("router", router_spec(cfg), cfg.paths.artifact_dir)
+    with artifact.claimed(distributed(cfg)):
+        if not artifact.exists():
+            train_router(cfg, matrix, artifact)
+    parts = build_router(cfg, matrix)
+    subset = parts.datamodule_for(queries["query"].tolist(), {}, np.array(["test"] * len(queries)))
+    subset.prepare_data()
+    subset.setup("predict")
+    return predict(parts.module, subset, cfg.trainer, str(artifact.path / "router.ckpt"))
+
+
+def train_router(cfg: DictConfig, matrix, artifact: Artifact) -> None:
+    """Train the router into the artifact store: its best checkpoint as router.ckpt."""
+    import torch
+
+    from rewardroute.pipeline.train import fit
+
+    started = time.time()
+    fitted = fit(cfg, matrix, artifact.parts, loggers=[])
+    checkpoint = None
+    if fitted is not None:  # rank zero
+        checkpoint = fitted.checkpoint
+        if checkpoint is None:  # no validation epoch to choose by (fast_dev_run): the last weights
+            checkpoint = artifact.parts / "last.ckpt"
+            torch.save({"state_dict": fitted.module.state_dict()}, checkpoint)
+    finish(artifact, pd.DataFrame({"expert": list(matrix.experts)}), started,
+           files={"router.ckpt": checkpoint}, label=f"router {cfg.router.name} on {cfg.data.name}",
+           best_val=None if fitted is None else fitted.best_val)

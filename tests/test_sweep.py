@@ -1,0 +1,83 @@
+"""Benchmark sweeps through run.py -m (tiny models, 3 subsets x 3 methods) and the report that rebuilds the table."""
+
+import json
+
+import numpy as np
+import pytest
+from conftest import run_entry
+
+from rewardroute.pipeline.tasks import run_task
+
+QUIET = ["~logger", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory, cache_dir):
+    """The tiny sweep with the basic launcher; its artifact store is shared with the other sweeps here."""
+    root = tmp_path_factory.mktemp("sweeps")
+    run_entry(["-m", "experiment=tiny_sweep", *QUIET, f"paths.artifact_dir={root / 'artifacts'}"], root / "basic",
+              cache_dir)
+    return root
+
+
+def hand_computed(folder):
+    """Group means, MTR and uplift from the jobs' results.json, by hand."""
+    jobs = [json.loads(p.read_text()) for p in sorted(folder.glob("*/results.json"))]
+    subsets = sorted({j["benchmark"] for j in jobs})
+    experts = jobs[0]["experts"]
+    out = {}
+    for method in sorted({j["method"] for j in jobs}):
+        scores, ranks = [], []
+        for s in subsets:
+            [job] = [j for j in jobs if j["benchmark"] == s and j["method"] == method]
+            scores.append(job["score"])
+            ranks.append(1 + sum(v > job["score"] + 1e-9 for v in job["experts"].values()))
+        out[method] = {"Tiny": np.mean(scores), "mtr": np.mean(ranks), "uplift": np.mean([r == 1 for r in ranks])}
+    return out, experts
+
+
+def test_tiny_sweep_report_matches_a_hand_computation(swept, compose_cfg):
+    folder = swept / "basic"
+    assert len(list(folder.glob("*/results.json"))) == 9
+    report = run_task(compose_cfg("task=report", f"dir={folder}"))
+    expected, experts = hand_computed(folder)
+    for method, values in expected.items():
+        got = report["methods"][method]
+        assert got["groups"]["Tiny"] == pytest.approx(values["Tiny"])
+        assert got["mtr"] == pytest.approx(values["mtr"]) and got["uplift"] == pytest.approx(values["uplift"])
+    assert set(experts) <= set(report["methods"]) and report["missing"] == []
+    for name in ("report.md", "report.csv", "report.tex", "report.json", "ranks.png", "groups.png"):
+        assert (folder / name).stat().st_size > 0
+    assert json.loads((folder / "report.json").read_text())["methods"]["zooter"]["mtr"] == pytest.approx(
+        expected["zooter"]["mtr"])
+
+
+def test_the_same_sweep_with_joblib_skips_what_is_complete(swept, compose_cfg, cache_dir):
+    folder = swept / "joblib"
+    run_entry(["-m", "experiment=tiny_sweep", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", *QUIET,
+                      f"paths.artifact_dir={swept / 'artifacts'}"], folder, cache_dir)
+    logs = "".join(p.read_text() for p in folder.glob("*/*.log"))
+    assert logs.count("complete in the artifact store") == 9
+    basic = run_task(compose_cfg("task=report", f"dir={swept / 'basic'}"))
+    again = run_task(compose_cfg("task=report", f"dir={folder}"))
+    assert again["methods"] == basic["methods"]
+
+
+def test_a_failing_job_does_not_stop_the_sweep_and_is_marked_missing(swept, compose_cfg, cache_dir):
+    folder = swept / "failing"
+    # rmr needs a reward model: without one its job fails, the random job beside it completes
+    run_entry(["-m", "experiment=tiny_sweep", "benchmark=tiny/math", "router=random,rmr", "~reward_model", *QUIET,
+               f"paths.artifact_dir={swept / 'artifacts'}"], folder, cache_dir)
+    [failure] = folder.glob("*/failure.json")
+    assert "needs reward_model" in json.loads(failure.read_text())["error"]
+    report = run_task(compose_cfg("task=report", f"dir={folder}"))
+    assert [(m["method"], m["status"]) for m in report["missing"]] == [("rmr", "failed")]
+    assert report["methods"]["random"]["subsets_done"] == 1 and report["methods"]["rmr"]["subsets_done"] == 0
+    assert "rmr (job" in (folder / "report.md").read_text()
+
+
+def test_report_needs_a_sweep_folder(compose_cfg, tmp_path):
+    with pytest.raises(ValueError, match="task=report needs dir="):
+        run_task(compose_cfg("task=report"))
+    with pytest.raises(FileNotFoundError, match="no task=benchmark jobs"):
+        run_task(compose_cfg("task=report", f"dir={tmp_path}"))
