@@ -118,6 +118,19 @@ def test_empty_recorded_answers_are_kept_and_counted(compose_cfg, tmp_path):
     assert pd.read_parquet(Path(path, "data.parquet"))["response"].tolist()[2] == ""
 
 
+def test_multi_turn_queries_are_answered_turn_by_turn(compose_cfg):
+    from rewardroute.experts.generation import generate
+    from rewardroute.experts.prompts import render
+
+    queries = pd.DataFrame({"query_id": ["a", "b"], "subset": "s", "split": "test", "query": ["first one", "only"],
+                            "turns": [["first one", "and then?"], ["only"]]})
+    cfg = compose_cfg("experiment=tiny_pipeline", *ONE_EXPERT)
+    _, answers = generate(cfg, queries, "tiny_a")
+    assert isinstance(answers["response_turn2"][0], str) and not isinstance(answers["response_turn2"][1], str)
+    assert render("USER: {query} ASSISTANT:", "and then?", history=[("first one", "an answer")]) == (
+        "USER: first one ASSISTANT: an answer\nUSER: and then? ASSISTANT:")
+
+
 def test_a_reward_model_with_two_labels_needs_score_index():
     from transformers import BertConfig, BertForSequenceClassification
 

@@ -1,4 +1,6 @@
 """The generate stage: every expert answers every query, as a Lightning predict loop (see pipeline/sharded.py).
+A query with several `turns` (MT-Bench) is answered turn by turn: the first turn (what routers see) gives
+`response`, the second, asked after the first exchange, gives `response_turn2`.
 
 Rules for inputs that do not fit:
 - A prompt longer than the expert's context minus max_new_tokens loses its start (left truncation: the end of
@@ -40,7 +42,7 @@ class GenerateModule(L.LightningModule):
             raise ValueError(f"max_new_tokens={generation['max_new_tokens']} leaves no room in a context of {context}")
 
     def collate(self, items: list[dict]) -> dict:
-        prompts = [render(self.prompt, it["query"], self.tokenizer) for it in items]
+        prompts = [render(self.prompt, it["query"], self.tokenizer, it.get("history", ())) for it in items]
         full = self.tokenizer(prompts, add_special_tokens=False)["input_ids"]
         batch = self.tokenizer(prompts, add_special_tokens=False, truncation=True, max_length=self.budget,
                                padding=True, return_tensors="pt")
@@ -81,6 +83,21 @@ def generate(cfg: DictConfig, queries: pd.DataFrame, name: str) -> tuple[Artifac
     return artifact, artifact.load()
 
 
+def second_turns(cfg, queries: pd.DataFrame, rows: pd.DataFrame, build, artifact: Artifact, name: str) -> list:
+    """Answers to the second turn of multi-turn queries, asked after the first exchange (None elsewhere)."""
+    multi = [i for i, turns in enumerate(queries["turns"]) if turns is not None and len(turns) > 1]
+    items = [{"query": queries["turns"].iloc[i][1],
+              "history": [(queries["turns"].iloc[i][0], rows["response"].iloc[i])]} for i in multi]
+    out = [None] * len(queries)
+    if items:
+        answers = run_sharded(items, [len(it["query"]) + len(it["history"][0][1]) for it in items],
+                              cfg.expert_pool.batch_size, build, artifact.parts / "turn2", cfg.trainer,
+                              desc=f"generate {name}, turn 2")
+        for i, answer in zip(multi, answers):
+            out[i] = answer["response"]
+    return out
+
+
 def build_answers(cfg: DictConfig, queries: pd.DataFrame, name: str, expert, artifact: Artifact) -> None:
     started = time.time()
     if isinstance(expert, Recorded):
@@ -104,6 +121,8 @@ def build_answers(cfg: DictConfig, queries: pd.DataFrame, name: str, expert, art
         outputs = run_sharded(items, [len(q) for q in queries["query"]], cfg.expert_pool.batch_size, build,
                               artifact.parts, cfg.trainer, desc=f"generate {name}")
         rows = pd.DataFrame({"query_id": queries["query_id"].tolist(), **pd.DataFrame(outputs).to_dict("list")})
+        if "turns" in queries.columns:
+            rows["response_turn2"] = second_turns(cfg, queries, rows, build, artifact, name)
     empty, truncated = int((rows["response"] == "").sum()), int(rows["truncated"].sum())
     for count, what in ((empty, "empty answers"), (truncated, "prompts cut to fit the context")):
         if count:

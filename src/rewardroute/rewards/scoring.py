@@ -87,10 +87,14 @@ def build_scores(cfg, scorer_cfg, scorer, stage: str, queries: pd.DataFrame, exp
     from hydra.utils import instantiate
 
     started = time.time()
+    counts = {}
     if hasattr(scorer, "evaluate"):  # an evaluator (rewardroute.evaluators): rules, a sandbox or an LLM judge
         table = queries.set_index("query_id").loc[rows["query_id"]].reset_index()
-        rows = pd.DataFrame({"query_id": rows["query_id"], "reward": scorer.evaluate(table, rows["response"].tolist()),
+        second = rows["response_turn2"] if "response_turn2" in rows.columns else [None] * len(rows)
+        answers = [[a, b] if isinstance(b, str) else a for a, b in zip(rows["response"], second)]  # both turns, where asked
+        rows = pd.DataFrame({"query_id": rows["query_id"], "reward": scorer.evaluate(table, answers),
                              "truncated": False})
+        counts = dict(getattr(scorer, "counts", {}))  # e.g. a judge's unrated replies
     elif isinstance(scorer, Recorded):
         # recorded answers are looked up under their name in the file, generated ones under their pool name
         answered_by = instantiate(cfg.expert_pool.experts[expert])
@@ -112,4 +116,4 @@ def build_scores(cfg, scorer_cfg, scorer, stage: str, queries: pd.DataFrame, exp
     truncated = int(rows["truncated"].sum())
     if truncated:
         log.warning("%s %s: %d inputs cut to max_length=%d", stage, expert, truncated, scorer_cfg.max_length)
-    finish(artifact, rows, started, label=f"{scorer_cfg.name} on {expert}", truncated_inputs=truncated)
+    finish(artifact, rows, started, label=f"{scorer_cfg.name} on {expert}", truncated_inputs=truncated, **counts)

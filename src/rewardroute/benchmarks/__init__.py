@@ -1,0 +1,1 @@
+"""The evaluation subsets (conf/benchmark/): where their queries come from (sources.py)."""

@@ -1,0 +1,84 @@
+"""A judge backend: any OpenAI-compatible chat-completions endpoint (OpenAI, vLLM, TGI, llama.cpp, SGLang, ...)
+given by URL, asked with the standard library's HTTP client.
+
+`url` is the API base (`http://localhost:8000/v1`; `/chat/completions` is appended unless given). The API key
+is read from the environment variable `api_key_env` (none is sent when it is unset: a local server needs none).
+Greedy by default (temperature 0). Connection errors, timeouts, 429 and 5xx answers are retried with
+exponential backoff; other errors, or the last retry failing, stop the run with the URL and the reason.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import os
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+RETRIED_STATUS = (408, 409, 429, 500, 502, 503, 504)
+
+
+class EndpointError(RuntimeError):
+    pass
+
+
+@dataclass
+class Endpoint:
+    url: str
+    model: str  # the model name the server knows
+    api_key_env: str | None = "OPENAI_API_KEY"
+    max_tokens: int = 1024
+    temperature: float = 0.0
+    timeout: float = 120.0  # seconds per request
+    retries: int = 5  # attempts after the first
+    backoff: float = 2.0  # seconds before the first retry, doubled after each
+    workers: int = 4  # requests in flight
+
+    def spec(self) -> dict:
+        return {"kind": "Endpoint", "url": self.url, "model": self.model, "max_tokens": self.max_tokens,
+                "temperature": self.temperature}
+
+    @property
+    def address(self) -> str:
+        base = self.url.rstrip("/")
+        return base if base.endswith("/chat/completions") else f"{base}/chat/completions"
+
+    def complete(self, asks: list[tuple[str, str]]) -> list[str | None]:
+        key = os.environ.get(self.api_key_env) if self.api_key_env else None
+        if self.api_key_env and key is None:
+            log.info("judge endpoint %s: $%s is not set; asking without an API key", self.address, self.api_key_env)
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            return list(pool.map(lambda ask: self.ask(ask, key), asks))
+
+    def ask(self, ask: tuple[str, str], key: str | None) -> str:
+        system, user = ask
+        messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
+        body = json.dumps({"model": self.model, "messages": messages, "max_tokens": self.max_tokens,
+                           "temperature": self.temperature}).encode()
+        headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {key}"} if key else {})}
+        for attempt in range(self.retries + 1):
+            try:
+                request = urllib.request.Request(self.address, data=body, headers=headers, method="POST")
+                with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                    return self.content(response.read())
+            except urllib.error.HTTPError as e:
+                reason = f"HTTP {e.code}: {e.read()[:300].decode(errors='replace')}"
+                if e.code not in RETRIED_STATUS:
+                    raise EndpointError(f"judge endpoint {self.address}: {reason}") from None
+            except (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException) as e:
+                reason = f"{type(e).__name__}: {getattr(e, 'reason', e)}"
+            if attempt < self.retries:
+                log.warning("judge endpoint %s: %s; retrying in %.1f s", self.address, reason, self.backoff * 2**attempt)
+                time.sleep(self.backoff * 2**attempt)
+        raise EndpointError(f"judge endpoint {self.address}: {reason} (gave up after {self.retries + 1} attempts)")
+
+    def content(self, raw: bytes) -> str:
+        try:
+            return json.loads(raw)["choices"][0]["message"]["content"] or ""
+        except (ValueError, KeyError, IndexError, TypeError):
+            raise EndpointError(f"judge endpoint {self.address}: not a chat-completions reply: {raw[:300]!r}") from None
