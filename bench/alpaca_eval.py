@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import time
-from pathlib import Path
 
 from rewardroute.main import compose_config
 from rewardroute.pipeline.tasks import run_task

@@ -4,7 +4,6 @@ import gzip
 import json
 
 import numpy as np
-import pandas as pd
 import pytest
 from conftest import SHARED_DATA, long_table, needs_shared_data
 

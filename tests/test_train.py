@@ -1,8 +1,6 @@
 """The router recipe end to end, in process: composed configs shrunk for CPU (tiny encoder, small data)."""
 
-import json
 
-import numpy as np
 import pytest
 from conftest import TINY, read_results
 

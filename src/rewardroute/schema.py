@@ -169,6 +169,8 @@ class RMConfig:
     batch_size: int = 16  # pairs
     eval_batch_size: int = 64
     router_epochs: int = 3  # routed architectures (rodos, arliss): epochs of the router, trained first
+    # ... then epochs of one reward model on every domain, copied to each domain as its start (0: none)
+    shared_epochs: int = 0
     max_length: int = 128  # tokens of prompt + response; the longer of the two loses tokens first
     truncation_side: str = "left"  # ... from this end (left: a response keeps its end)
     prompt_max_length: int = 64  # tokens of the prompt that a domain router reads

@@ -4,6 +4,7 @@ are its config and, hashed, part of the key of its scores in the artifact store.
 - SequenceClassifier: a Hugging Face sequence-classification reward model (hub id or path) with its input format.
 - Tiny: a small BERT reward model with random weights (seeded) and a tokenizer built offline, for tests.
 - Recorded: scores read from a jsonl file, e.g. AlpacaEval's GPT-4 judgements, no model at all.
+- Trained: a reward model trained by this project (task=train_rm: single, MoRE, RODOS, ARLISS).
 """
 
 from __future__ import annotations
@@ -36,6 +37,13 @@ class SequenceClassifier:
             self.model, dtype=self.dtype, trust_remote_code=self.trust_remote_code
         )
         return model, tokenizer
+
+    def score_module(self, scorer_cfg):
+        """The score stage's LightningModule over this model (rewards/scoring.py)."""
+        from rewardroute.rewards.scoring import ScoreModule
+
+        model, tokenizer = self.load()
+        return ScoreModule(scorer_cfg.name, model, tokenizer, self.format, scorer_cfg.max_length, self.score_index)
 
 
 @dataclass
@@ -80,3 +88,23 @@ class Recorded:
             raise DataError(f"{self.path}: no scores of {expert!r} ({self.model_field} field); a generating expert's "
                             "name in the pool, or a recorded one's model, must be its name in this file")
         return {str(r["query_id"]): r.get(self.score_field) for r in rows}
+
+
+@dataclass
+class Trained:
+    """A reward model trained here: the run folder of task=train_rm (or its reward_model/ folder). Its scores
+    are cached under its weights' fingerprint, not its path: retraining invalidates them, moving it does not."""
+
+    checkpoint: str
+
+    def spec(self) -> dict:
+        from rewardroute.reward_models.trained import saved_folder
+
+        meta = saved_folder(self.checkpoint)[1]
+        return {"kind": "Trained", "target": meta["target"], "fingerprint": meta["fingerprint"]}
+
+    def score_module(self, scorer_cfg):
+        from rewardroute.reward_models import load_trained
+        from rewardroute.rewards.scoring import TrainedScoreModule
+
+        return TrainedScoreModule(load_trained(self.checkpoint), scorer_cfg.max_length)

@@ -55,21 +55,49 @@ class ScoreModule(L.LightningModule):
             truncation = "longest_first"
         else:
             args, truncation = (self.texts(items),), True
-        full = self.tokenizer(*args)["input_ids"]
         batch = self.tokenizer(*args, truncation=truncation, max_length=self.max_length, padding=True,
                                return_tensors="pt")
-        return {**batch, "truncated": [len(ids) > self.max_length for ids in full]}
+        return {**batch, "truncated": truncated(self.tokenizer, args, self.max_length)}
 
     def predict_step(self, batch: dict, batch_idx: int) -> list[dict]:
         inputs = {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
-        rewards = self.model(**inputs).logits[:, self.index].float()
-        return [{"reward": r, "truncated": t} for r, t in zip(rewards.tolist(), batch["truncated"])]
+        return rows(self.model(**inputs).logits[:, self.index].float(), batch["truncated"])
+
+
+class TrainedScoreModule(L.LightningModule):
+    """A reward model trained here (task=train_rm, rewardroute.reward_models) in the score stage: the query and
+    the answer as its prompt and response, within `max_length` tokens (the longer loses tokens first, from the
+    side it was trained with); a routed architecture routes each query to a domain first."""
+
+    def __init__(self, rm, max_length: int):
+        from dataclasses import replace
+
+        super().__init__()
+        self.rm, self.model = rm, rm.module  # the module registered here, so Lightning moves it to the device
+        rm.encoding = replace(rm.encoding, max_length=max_length)
+
+    def collate(self, items: list[dict]) -> dict:
+        args = ([it["query"] for it in items], [it["answer"] for it in items])
+        return {**self.rm.batch(*self.rm.token_ids(*args)),
+                "truncated": truncated(self.rm.tokenizer, args, self.rm.encoding.max_length)}
+
+    def predict_step(self, batch: dict, batch_idx: int) -> list[dict]:
+        return rows(self.rm.rewards(batch), batch["truncated"])
+
+
+def truncated(tokenizer, args: tuple, max_length: int) -> list[bool]:
+    """Which inputs (texts, or text pairs) are longer than max_length tokens: counted in the artifact's metadata."""
+    return [len(ids) > max_length for ids in tokenizer(*args)["input_ids"]]
+
+
+def rows(rewards, truncated: list[bool]) -> list[dict]:
+    return [{"reward": r, "truncated": t} for r, t in zip(rewards.tolist(), truncated)]
 
 
 def score(cfg: DictConfig, scorer_cfg: DictConfig, stage: str, queries: pd.DataFrame, expert: str,
           answers: tuple[Artifact, pd.DataFrame]) -> pd.DataFrame:
     """Rewards of one expert's answers: query_id, reward (cached artifact). `stage` is "score" or "judge". The
-    scorer is a reward model (`load()`), recorded scores (`scores(expert)`) or an evaluator
+    scorer is a reward model (`score_module(scorer_cfg)`: the LightningModule that scores), recorded scores (`scores(expert)`) or an evaluator
     (`evaluate(queries, answers) -> list of float or None`, None for an answer it could not evaluate)."""
     from hydra.utils import instantiate
 
@@ -106,9 +134,9 @@ def build_scores(cfg, scorer_cfg, scorer, stage: str, queries: pd.DataFrame, exp
         items = [{"query": text[q], "answer": a} for q, a in zip(rows["query_id"], rows["response"])]
 
         def build():
-            model, tokenizer = scorer.load()
-            log.info("%s: loaded %s to score expert %s", stage, scorer.model, expert)
-            return ScoreModule(scorer_cfg.name, model, tokenizer, scorer.format, scorer_cfg.max_length, scorer.score_index)
+            module = scorer.score_module(scorer_cfg)
+            log.info("%s: loaded %s to score expert %s", stage, scorer_cfg.name, expert)
+            return module
 
         outputs = run_sharded(items, [len(it["query"]) + len(it["answer"]) for it in items], scorer_cfg.batch_size,
                               build, artifact.parts, cfg.trainer, desc=f"{stage} {expert} with {scorer_cfg.name}")

@@ -1,0 +1,258 @@
+"""The reward-model recipe (`task=train_rm`): domain-labelled preference pairs -> one architecture -> evaluation.
+
+    seed -> pairs: load, keep data.subsets, drop ties, split by pair id (data)
+         -> encoder and tokenizer (backbone) -> token ids (cached) and DataModule -> the architecture (rm.module)
+         -> routed architectures: fit the router alone, keeping its epoch with the best validation routing accuracy
+            (and with rm.shared_epochs, one reward model on every domain, copied to every domain as its start)
+         -> loggers, trainer -> fit, keeping the epoch with the best validation accuracy (mean over domains)
+         -> score the validation and test pairs (accuracy per domain, cost per pair) -> save the reward model
+            (reward_model/) and time loading it back -> results.{json,md,csv,png}, logged, table printed
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger(__name__)
+
+
+def train_rm(cfg: DictConfig) -> float | None:
+    """Returns the best validation accuracy (what a sweeper optimises); None on non-zero DDP ranks."""
+    import lightning as L
+
+    from rewardroute.data.pairs import load_pair_set
+    from rewardroute.pipeline.loggers import build_loggers, lightning_logs_through_hydra
+
+    if cfg.rm is None:
+        raise ValueError("task=train_rm needs a reward-model architecture: experiment=rm_routers, "
+                         "or +rm=single (more, rodos, arliss) with a preference data set (data=autoj, ...)")
+    lightning_logs_through_hydra()
+    L.seed_everything(cfg.seed, workers=True)
+    out_dir = Path(cfg.paths.output_dir)
+    pairs = load_pair_set(cfg.data)
+    datamodule, module, encoder, tokenizer, encoding = build_reward_model(cfg, pairs)
+
+    strategy = str(cfg.trainer.strategy)
+    if strategy.startswith("ddp") and "find_unused_parameters_true" not in strategy and not module.dense:
+        raise ValueError(f"rm={cfg.rm.name} leaves parameters unused in a step (experts, domain models or adapters "
+                         "not routed to), which DDP refuses: add trainer.strategy=ddp_find_unused_parameters_true")
+    router = fit_phase(cfg, module, datamodule, "router", cfg.rm.router_epochs) if module.routed else None
+    shared = None
+    if module.routed and cfg.rm.shared_epochs:
+        shared = fit_phase(cfg, module, datamodule, "shared", cfg.rm.shared_epochs)
+        module.spread_shared()
+    module.phase = "reward"
+    trainer, checkpoint, timer, params = fit_keeping_best(cfg, module, datamodule, "val/acc", build_loggers(cfg.logger))
+    if not trainer.is_global_zero:
+        return None
+
+    load_best(module, checkpoint)
+    val, _ = evaluate(module, datamodule, cfg.trainer, "val")
+    test, seconds = evaluate(module, datamodule, cfg.trainer, "test")
+    saved, load_seconds = save_and_reload(module, encoder, tokenizer, encoding, out_dir / "reward_model")
+    n_test = int((datamodule.split == "test").sum())
+    best_val = None if checkpoint.best_model_score is None else float(checkpoint.best_model_score)
+    train_seconds = timer.time_elapsed("train")  # the fit loop, validation included
+    summary = module.summary()  # what the architecture adds, e.g. MoRE's expert load on the test pairs
+    record = {
+        "kind": "reward_model",
+        "name": cfg.name,
+        "arch": cfg.rm.name,
+        "data": cfg.data.name,
+        "backbone": OmegaConf.to_container(cfg.router.backbone),
+        "job": job_overrides(),
+        "domains": list(pairs.domains),
+        "counts": pairs.counts(),
+        "test": test,
+        "val": val,
+        "router": router,
+        "shared": shared,
+        "params": {"total": params["params/total"], "trainable": params["params/trainable"]},
+        "cost": {"encoder_passes_per_pair": 2 + int(module.routed), "ms_per_pair": 1000 * seconds / max(1, n_test),
+                 "load_seconds": load_seconds,
+                 "weights_mb": sum(f.stat().st_size for f in saved.rglob("*") if f.is_file()) / 2**20},
+        "selection": {"val_acc_best": best_val, "checkpoint": Path(checkpoint.best_model_path).name or None},
+        "timing": {"train_seconds": train_seconds, "epochs": trainer.current_epoch,
+                   "seconds_per_epoch": train_seconds / max(1, trainer.current_epoch)},
+        "reward_model": str(saved),
+        **summary,
+    }
+    report(cfg, record, summary, trainer.loggers, out_dir)
+    return best_val
+
+
+PHASE_MONITOR = {"router": "val/router_acc", "shared": "val/acc"}
+
+
+def fit_phase(cfg: DictConfig, module, datamodule, phase: str, epochs: int) -> dict:
+    """A phase before the reward models of a routed architecture: its router alone, or one reward model on every
+    domain (base.py), for `epochs`, keeping the epoch with the best validation score of the phase (not logged:
+    the loggers' steps start again with the reward phase)."""
+    module.phase = phase
+    trainer, checkpoint, timer, _ = fit_keeping_best(cfg, module, datamodule, PHASE_MONITOR[phase], [],
+                                                     f"{phase}_checkpoints", max_epochs=epochs)
+    load_best(module, checkpoint)
+    seconds = timer.time_elapsed("train")
+    return {"epochs": trainer.current_epoch, "seconds_per_epoch": seconds / max(1, trainer.current_epoch),
+            "val_best": None if checkpoint.best_model_score is None else float(checkpoint.best_model_score),
+            "checkpoint": Path(checkpoint.best_model_path).name or None}
+
+
+def fit_keeping_best(cfg: DictConfig, module, datamodule, monitor: str, loggers: list,
+                     checkpoint_dir: str = "checkpoints", **trainer_overrides):
+    """A trainer from the config (with `trainer_overrides`) and `loggers`; the config and parameter counts
+    logged; fit, checkpointing the epoch with the highest `monitor` on validation (weights only; none without a
+    validation split) and timing the fit loop. Returns (trainer, checkpoint callback, timer, parameter counts
+    {"params/total", "params/trainable"})."""
+    from hydra.utils import instantiate
+    from lightning.pytorch.callbacks import ModelCheckpoint, Timer
+
+    checkpoint = ModelCheckpoint(
+        dirpath=Path(cfg.paths.output_dir) / checkpoint_dir, filename="best-epoch{epoch}", auto_insert_metric_name=False,
+        monitor=monitor if (datamodule.split == "val").any() else None, mode="max", save_top_k=1,
+        save_weights_only=True,
+    )
+    timer = Timer()
+    trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=[checkpoint, timer], **trainer_overrides)
+    params = {"params/total": sum(p.numel() for p in module.parameters()),
+              "params/trainable": sum(p.numel() for p in module.parameters() if p.requires_grad)}
+    for logger in trainer.loggers:
+        logger.log_hyperparams({**OmegaConf.to_container(cfg, resolve=True), **params})
+    trainer.fit(module, datamodule=datamodule)
+    return trainer, checkpoint, timer, params
+
+
+def load_best(module, checkpoint) -> None:
+    """The weights of the checkpointed epoch (none under fast_dev_run: the last weights stay)."""
+    import torch
+
+    if checkpoint.best_model_path:
+        module.load_state_dict(torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)["state_dict"])
+
+
+def build_reward_model(cfg: DictConfig, pairs):
+    """The DataModule (token ids of every pair, cached), the architecture's module, the encoder it started
+    from, the tokenizer and how pairs become token ids."""
+    from functools import partial
+
+    from hydra.utils import instantiate
+
+    from rewardroute.data.pair_datamodule import PairDataModule, PairEncoding, pair_tokens
+
+    train = pairs.pairs[pairs.pairs["split"] == "train"]
+    corpus = [*train["prompt"], *train["chosen"], *train["rejected"]]  # builds backbone=tiny's tokenizer
+    backbone = instantiate(cfg.router.backbone)
+    encoder, tokenizer = backbone.build(corpus)
+    encoding = PairEncoding(cfg.rm.max_length, cfg.rm.truncation_side, cfg.rm.prompt_max_length,
+                            cfg.rm.prompt_truncation_side)
+    featurize = partial(pair_tokens, pairs, tokenizer, encoding, cfg.paths.cache_dir, backbone.key(corpus))
+    datamodule = PairDataModule(featurize, pairs, tokenizer.pad_token_id or 0, cfg.rm.batch_size,
+                                cfg.rm.eval_batch_size, cfg.rm.num_workers)
+    module = instantiate(
+        cfg.rm.module,
+        _convert_="all",  # plain containers in the module's saved hyper-parameters
+        domains=list(pairs.domains),
+        encoder=encoder,
+        optimizer=instantiate(cfg.rm.optimizer),
+        scheduler=OmegaConf.to_container(cfg.rm.scheduler),
+        margin=cfg.rm.loss.margin,
+        center_weight=cfg.rm.loss.center_weight,
+    )
+    return datamodule, module, encoder, tokenizer, encoding
+
+
+def evaluate(module, datamodule, trainer_cfg: DictConfig, split: str) -> tuple[dict, float]:
+    """Metrics on the pairs of `split` (accuracy per domain and its mean, reward mean and spread, the router's
+    accuracy) and the seconds the predictions took, on one device."""
+    import lightning as L
+    import torch
+    from torchmetrics.functional.classification import multiclass_accuracy
+
+    from rewardroute.reward_models.bradley_terry import PairMetrics
+
+    predictor = L.Trainer(
+        accelerator=trainer_cfg.accelerator, devices=1, precision=trainer_cfg.precision, logger=False,
+        enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=trainer_cfg.enable_progress_bar,
+    )
+    started = time.perf_counter()
+    batches = predictor.predict(module, dataloaders=datamodule.predict_dataloader(split))
+    seconds = time.perf_counter() - started
+    out = {k: torch.cat([b[k] for b in batches]).cpu() for k in batches[0]}
+    domain, tie = datamodule.columns["domain"][out["idx"]], datamodule.columns["tie"][out["idx"]]
+    metrics = PairMetrics(module.domains)
+    metrics.update(out["chosen"], out["rejected"], domain, tie)
+    values = {k: float(v) for k, v in metrics.compute().items()}
+    router = multiclass_accuracy(out["route"], domain, len(module.domains), average="micro") if module.routed else None
+    result = {
+        "acc": values.pop("acc"),
+        "domains": {k.removeprefix("acc/"): v for k, v in values.items() if k.startswith("acc/")},
+        "pairs": {d: int(((domain == i) & (tie == 0)).sum()) for i, d in enumerate(module.domains)},
+        "ties": int((tie != 0).sum()),  # kept ties (data.drop_ties=false) are not counted in accuracy
+        "reward_mean": values["reward_mean"],
+        "reward_std": values["reward_std"],
+        "router_acc": None if router is None else float(router),
+    }
+    return result, seconds
+
+
+def save_and_reload(module, encoder, tokenizer, encoding, folder: Path) -> tuple[Path, float]:
+    """Save the trained reward model (reward_models/trained.py) and time loading it back: the cost of holding
+    its models in memory (K + 1 whole encoders for RODOS)."""
+    from rewardroute.reward_models.trained import export, load_trained
+
+    saved = export(module, encoder.model.config, tokenizer, encoder.pooling, encoding, folder)
+    started = time.perf_counter()
+    load_trained(saved)
+    return saved, time.perf_counter() - started
+
+
+def job_overrides() -> list[str]:
+    """The overrides of this Hydra job (names the rows of a sweep's table); none outside Hydra."""
+    from hydra.core.hydra_config import HydraConfig
+
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+
+
+def report(cfg: DictConfig, record: dict, summary: dict, loggers: list, out_dir: Path) -> None:
+    """results.{json,md,csv,png}; test metrics to every logger, the table and plot to W&B; the table printed."""
+    import shutil
+
+    from lightning.pytorch.loggers import CSVLogger, WandbLogger
+
+    from rewardroute.reward_models.report import results_table, write_report
+
+    timing = record["timing"]
+    (out_dir / "timing.json").write_text(json.dumps({**timing, "params": record["params"]}, indent=2) + "\n")
+    notes = [
+        f"pairs: {record['counts']}",
+        f"checkpoint: {record['selection']['checkpoint']} (best validation accuracy {record['selection']['val_acc_best']})",
+        f"training: {timing['epochs']} epochs, {timing['seconds_per_epoch']:.1f} s per epoch (validation included)",
+        f"reward model: {record['reward_model']} (rewardroute.reward_models.load_trained)",
+    ] + [f"{k}: {v}" for k, v in summary.items()]
+    for phase, what in (("shared", "one reward model on every domain, copied to each as its start"),
+                        ("router", "router, trained first")):
+        if record[phase]:
+            p = record[phase]
+            notes.insert(1, f"{what}: {p['epochs']} epochs, {p['seconds_per_epoch']:.1f} s per epoch, checkpoint "
+                            f"{p['checkpoint']} (best validation {PHASE_MONITOR[phase]} {p['val_best']})")
+    runs = {record["arch"]: record}
+    files = write_report(record, runs, out_dir, f"Reward model: {cfg.rm.name} on {cfg.data.name}", notes)
+    test = record["test"]
+    metrics = {"test/acc": test["acc"], **{f"test/acc/{d}": v for d, v in test["domains"].items()},
+               **{f"test/{k}": v for k, v in test.items() if k in ("reward_mean", "reward_std", "router_acc") and v is not None},
+               **{f"cost/{k}": v for k, v in record["cost"].items()}}
+    for logger in loggers:
+        logger.log_metrics(metrics)
+        if isinstance(logger, WandbLogger):
+            logger.log_table(key="results", dataframe=results_table(runs).reset_index(names="reward model").astype(str))
+            logger.log_image(key="plots", images=[str(files["png"])], caption=["pairwise accuracy per domain"])
+        elif isinstance(logger, CSVLogger):
+            Path(logger.log_dir).mkdir(parents=True, exist_ok=True)
+            shutil.copy(files["csv"], Path(logger.log_dir) / "results.csv")
+        logger.save()
+    print(files["md"].read_text())
