@@ -165,6 +165,25 @@ def test_artifacts_task_lists_the_store(compose_cfg, capsys):
     assert "answers of tiny_a" in out and "| generate" in out
 
 
+def test_atomic_writes_keep_a_cached_result_and_replace_a_run_output(tmp_path):
+    from rewardroute.cache import atomic_path
+
+    for final, write in ((tmp_path / "results.md", lambda p, text: p.write_text(text)),
+                         (tmp_path / "model", lambda p, text: (p.mkdir(), (p / "weights").write_text(text)))):
+        def read():
+            return (final / "weights" if final.is_dir() else final).read_text()
+
+        for text, replace, expected in (("first", False, "first"), ("cached", False, "first"), ("rerun", True, "rerun")):
+            with atomic_path(final, replace=replace) as tmp:
+                write(tmp, text)
+            assert read() == expected, (final, text)
+        with pytest.raises(RuntimeError), atomic_path(final, replace=True) as tmp:
+            write(tmp, "half")
+            raise RuntimeError("killed mid-write")
+        assert read() == "rerun"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "results.md"]  # no temporary left
+
+
 def test_stages_without_their_configs_are_a_clear_error(compose_cfg):
     with pytest.raises(ValueError, match="gives queries only.*expert_pool=.*reward_model=.*judge="):
         run_task(compose_cfg("data=synthetic_queries", "backbone=tiny", *QUIET))

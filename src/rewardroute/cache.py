@@ -27,18 +27,26 @@ def content_hash(*parts) -> str:
 
 
 @contextmanager
-def atomic_path(final: str | Path) -> Iterator[Path]:
+def atomic_path(final: str | Path, replace: bool = False) -> Iterator[Path]:
     """Yield a temporary sibling path to write (a file or a folder); it is renamed to `final` on success and
-    removed on failure, so a killed or failed run never leaves a partial result under the final name."""
+    removed on failure, so a killed or failed run never leaves a partial result under the final name.
+
+    Where `final` already exists: a cached result (replace=False) is kept, since another process that finished
+    first wrote the same content; a run's own output (replace=True: results, an exported model) is replaced."""
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         yield tmp
-        if final.exists():  # another process finished first; its result is the same
-            shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
+        if final.exists() and not replace:
+            remove(tmp)
         else:
+            if final.is_dir():  # os.replace cannot replace a folder that holds files
+                remove(final)
             os.replace(tmp, final)
     finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
+        remove(tmp)
+
+
+def remove(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)

@@ -178,6 +178,6 @@ def write_report(results: dict, out_dir: str | Path, reference: dict | None = No
         "routing": lambda p: plot_routing(results, p),
     }
     for kind, path in paths.items():
-        with atomic_path(path) as tmp:
+        with atomic_path(path, replace=True) as tmp:
             writers[kind](tmp)
     return paths

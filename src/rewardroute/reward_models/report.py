@@ -104,7 +104,7 @@ def write_report(record: dict, runs: dict[str, dict], out_dir: Path, title: str,
     paths = {}
     for kind, (name, write) in writers.items():
         paths[kind] = Path(out_dir) / name
-        with atomic_path(paths[kind]) as tmp:
+        with atomic_path(paths[kind], replace=True) as tmp:
             write(tmp)
     return paths
 

@@ -34,7 +34,7 @@ def export(module, encoder_config, tokenizer, pooling: str, encoding, folder: st
     from safetensors.torch import save_model
 
     folder = Path(folder)
-    with atomic_path(folder) as tmp:
+    with atomic_path(folder, replace=True) as tmp:
         tmp.mkdir()
         encoder_config.save_pretrained(tmp / "encoder")
         tokenizer.save_pretrained(tmp / "tokenizer")
