@@ -335,7 +335,8 @@ def test_a_trained_reward_model_scores_answers_in_the_score_stage(compose_cfg, t
     run_task(compose_cfg(*TINY_RM, IN_PROCESS, "rm=rodos", out="rm"))
     stage = ["experiment=tiny_pipeline", "~expert_pool.experts.tiny_b", "~expert_pool.experts.tiny_c", "~judge",
              "data.source.n_train_per_domain=4", "data.source.n_test_per_domain=2", "reward_model=trained",
-             f"reward_model.model.checkpoint={tmp_path / 'rm'}", "reward_model.max_length=24", "~logger"]
+             f"reward_model.model.checkpoint={tmp_path / 'rm'}", "reward_model.max_length=24", "~logger",
+             f"paths.artifact_dir={tmp_path / 'artifacts'}"]  # this test's stages only
     run_task(compose_cfg(*stage, "task=score", out="score"))  # as `python run.py task=score ...` runs it
 
     cfg = compose_cfg(*stage, out="again")
