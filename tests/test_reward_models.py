@@ -352,6 +352,34 @@ def test_a_trained_reward_model_scores_answers_in_the_score_stage(compose_cfg, t
     np.testing.assert_allclose(rewards["reward"].to_numpy(), expected, rtol=1e-4, atol=1e-5)
 
 
+def test_a_decoder_backbone_by_path(compose_cfg, tmp_path):
+    """Any Hugging Face model by config: a tiny random Llama saved locally, pooled at its last token, carries
+    ARLISS's LoRA adapters (peft's default layers for llama) and its saved reward model scores again."""
+    from transformers import LlamaConfig, LlamaModel
+
+    from rewardroute.routers.backbones import bert_tokenizer
+
+    table = synthetic_pairs(n_per_domain=30, domains=["math", "coding", "writing"])
+    tokenizer = bert_tokenizer([*table["prompt"], *table["chosen"], *table["rejected"]], vocab_size=300)
+    torch.manual_seed(0)
+    llama = LlamaModel(LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                   num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=64,
+                                   pad_token_id=tokenizer.pad_token_id))
+    llama.save_pretrained(tmp_path / "llama")
+    tokenizer.save_pretrained(tmp_path / "llama")
+    tiny_backbone = ("backbone=tiny", "router.backbone.hidden_size=32")
+    run_task(compose_cfg(*(o for o in TINY_RM if o not in tiny_backbone), IN_PROCESS, "rm=arliss", "backbone=minilm",
+                         f"router.backbone.name_or_path={tmp_path / 'llama'}", "router.backbone.pooling=last",
+                         out="run"))
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["test"]["acc"] >= 0.8, results["test"]  # chance is 0.5
+    rm = load_trained(tmp_path / "run")
+    assert type(rm.module.model.base_model.model.encoder.model).__name__ == "LlamaModel"
+    test = synthetic_pairs(n_per_domain=8, domains=["math", "coding", "writing"], seed=99)
+    chosen, rejected = (rm.score(test["prompt"].tolist(), test[k].tolist()) for k in ("chosen", "rejected"))
+    assert (chosen > rejected).mean() >= 0.8
+
+
 # --- configs
 
 

