@@ -48,20 +48,25 @@ def summary_metrics(results: dict) -> dict[str, float]:
 
 
 def log_results(loggers: list, results: dict, files: dict[str, Path]) -> None:
-    """Summary metrics to every logger; the results table and plots to W&B; the table beside the CSV metrics."""
-    from lightning.pytorch.loggers import CSVLogger, WandbLogger
-
+    """A router run's evaluation: its summary metrics, results table and plots (see `log_report`)."""
     from rewardroute.evaluation.report import results_table
 
-    metrics = summary_metrics(results)
+    table = results_table(results).reset_index(names="method")
+    log_report(loggers, summary_metrics(results), table.astype({c: float for c in table.columns[1:]}),
+               {"per-subset scores": files["png"], "routing": files["routing"]}, files["csv"])
+
+
+def log_report(loggers: list, metrics: dict, table, images: dict[str, Path], csv: Path) -> None:
+    """Summary metrics to every logger; the results table (a DataFrame) and the images ({caption: PNG}) to W&B;
+    the CSV table beside the CSV logger's metrics."""
+    from lightning.pytorch.loggers import CSVLogger, WandbLogger
+
     for logger in loggers:
         logger.log_metrics(metrics)
         if isinstance(logger, WandbLogger):
-            table = results_table(results).reset_index(names="method")
-            logger.log_table(key="results", dataframe=table.astype({c: float for c in table.columns[1:]}))
-            logger.log_image(key="plots", images=[str(files["png"]), str(files["routing"])],
-                             caption=["per-subset scores", "routing"])
+            logger.log_table(key="results", dataframe=table)
+            logger.log_image(key="plots", images=[str(p) for p in images.values()], caption=list(images))
         elif isinstance(logger, CSVLogger):
             Path(logger.log_dir).mkdir(parents=True, exist_ok=True)
-            shutil.copy(files["csv"], Path(logger.log_dir) / "results.csv")
+            shutil.copy(csv, Path(logger.log_dir) / "results.csv")
         logger.save()

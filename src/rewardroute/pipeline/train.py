@@ -122,23 +122,10 @@ class Fitted:
 def fit(cfg: DictConfig, matrix, out_dir: Path, loggers: list) -> Fitted | None:
     """Train a router on the matrix's train split, keeping the epoch with the best validation routed score.
     None on non-zero DDP ranks."""
-    from hydra.utils import instantiate
-    from lightning.pytorch.callbacks import ModelCheckpoint, Timer
-
     parts = build_router(cfg, matrix)
     datamodule, module = parts.datamodule, parts.module
-    checkpoint = ModelCheckpoint(
-        dirpath=out_dir / "checkpoints", filename="best-epoch{epoch}", auto_insert_metric_name=False,
-        monitor="val/routed" if (datamodule.split == "val").any() else None, mode="max", save_top_k=1,
-        save_weights_only=True,
-    )
-    timer = Timer()
-    trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=[checkpoint, timer])
-    params = {"params/total": sum(p.numel() for p in module.parameters()),
-              "params/trainable": sum(p.numel() for p in module.parameters() if p.requires_grad)}
-    for logger in trainer.loggers:
-        logger.log_hyperparams({**OmegaConf.to_container(cfg, resolve=True), **params})
-    trainer.fit(module, datamodule=datamodule)
+    trainer, checkpoint, timer, params = fit_keeping_best(cfg, module, datamodule, "val/routed", loggers,
+                                                          out_dir / "checkpoints")
     if not trainer.is_global_zero:
         return None
 
@@ -152,6 +139,48 @@ def fit(cfg: DictConfig, matrix, out_dir: Path, loggers: list) -> Fitted | None:
     ]
     best_val = None if checkpoint.best_model_score is None else float(checkpoint.best_model_score)
     return Fitted(module, datamodule, checkpoint.best_model_path or None, best_val, trainer.loggers, notes)
+
+
+def fit_keeping_best(cfg: DictConfig, module, datamodule, monitor: str, loggers: list, checkpoint_dir: Path,
+                     **trainer_overrides):
+    """A trainer from the config (with `trainer_overrides`) and `loggers`; the config and parameter counts
+    logged; fit, checkpointing the epoch with the highest `monitor` on validation into `checkpoint_dir` (weights
+    only; none without a validation split) and timing the fit loop. Returns (trainer, checkpoint callback, timer,
+    parameter counts {"params/total", "params/trainable"}). Routers and reward models (train_rm.py) train here."""
+    from hydra.utils import instantiate
+    from lightning.pytorch.callbacks import ModelCheckpoint, Timer
+
+    checkpoint = ModelCheckpoint(
+        dirpath=checkpoint_dir, filename="best-epoch{epoch}", auto_insert_metric_name=False,
+        monitor=monitor if (datamodule.split == "val").any() else None, mode="max", save_top_k=1,
+        save_weights_only=True,
+    )
+    timer = Timer()
+    trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=[checkpoint, timer], **trainer_overrides)
+    params = {"params/total": sum(p.numel() for p in module.parameters()),
+              "params/trainable": sum(p.numel() for p in module.parameters() if p.requires_grad)}
+    for logger in trainer.loggers:
+        logger.log_hyperparams({**OmegaConf.to_container(cfg, resolve=True), **params})
+    trainer.fit(module, datamodule=datamodule)
+    return trainer, checkpoint, timer, params
+
+
+def load_weights(module, ckpt_path: str | None) -> None:
+    """The weights of a checkpoint written by `fit_keeping_best` (none, e.g. under fast_dev_run: keep the last)."""
+    import torch
+
+    if ckpt_path:
+        module.load_state_dict(torch.load(ckpt_path, map_location="cpu", weights_only=True)["state_dict"])
+
+
+def predictor(trainer_cfg: DictConfig):
+    """A Lightning trainer for predictions on one device, so each item is predicted once (also after DDP)."""
+    import lightning as L
+
+    return L.Trainer(
+        accelerator=trainer_cfg.accelerator, devices=1, precision=trainer_cfg.precision, logger=False,
+        enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=trainer_cfg.enable_progress_bar,
+    )
 
 
 @dataclass
@@ -220,16 +249,8 @@ def tag_ids(tags) -> np.ndarray:
 def predict(module, datamodule, trainer_cfg: DictConfig, ckpt_path: str | None) -> np.ndarray:
     """Router scores for the test queries, in matrix order. Runs on one device, so each query is routed once
     (also after DDP training) and whatever fast_dev_run limited, every test query is routed."""
-    import lightning as L
-    import torch
-
-    if ckpt_path:
-        module.load_state_dict(torch.load(ckpt_path, map_location="cpu", weights_only=True)["state_dict"])
-    predictor = L.Trainer(
-        accelerator=trainer_cfg.accelerator, devices=1, precision=trainer_cfg.precision, logger=False,
-        enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=trainer_cfg.enable_progress_bar,
-    )
-    batches = predictor.predict(module, dataloaders=datamodule.predict_dataloader("test"))
+    load_weights(module, ckpt_path)
+    batches = predictor(trainer_cfg).predict(module, dataloaders=datamodule.predict_dataloader("test"))
     idx = np.concatenate([b["idx"].numpy() for b in batches])
     scores = np.concatenate([b["scores"].numpy() for b in batches])
     test_rows = np.flatnonzero(datamodule.split == "test")

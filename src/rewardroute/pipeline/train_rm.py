@@ -23,16 +23,14 @@ log = logging.getLogger(__name__)
 
 def train_rm(cfg: DictConfig) -> float | None:
     """Returns the best validation accuracy (what a sweeper optimises); None on non-zero DDP ranks."""
-    import lightning as L
-
     from rewardroute.data.pairs import load_pair_set
-    from rewardroute.pipeline.loggers import build_loggers, lightning_logs_through_hydra
+    from rewardroute.pipeline.loggers import build_loggers
+    from rewardroute.pipeline.train import fit_keeping_best, load_weights, start
 
     if cfg.rm is None:
         raise ValueError("task=train_rm needs a reward-model architecture: experiment=rm_routers, "
                          "or +rm=single (more, rodos, arliss) with a preference data set (data=autoj, ...)")
-    lightning_logs_through_hydra()
-    L.seed_everything(cfg.seed, workers=True)
+    start(cfg)
     out_dir = Path(cfg.paths.output_dir)
     pairs = load_pair_set(cfg.data)
     datamodule, module, encoder, tokenizer, encoding = build_reward_model(cfg, pairs)
@@ -47,11 +45,12 @@ def train_rm(cfg: DictConfig) -> float | None:
         shared = fit_phase(cfg, module, datamodule, "shared", cfg.rm.shared_epochs)
         module.spread_shared()
     module.phase = "reward"
-    trainer, checkpoint, timer, params = fit_keeping_best(cfg, module, datamodule, "val/acc", build_loggers(cfg.logger))
+    trainer, checkpoint, timer, params = fit_keeping_best(cfg, module, datamodule, "val/acc", build_loggers(cfg.logger),
+                                                          out_dir / "checkpoints")
     if not trainer.is_global_zero:
         return None
 
-    load_best(module, checkpoint)
+    load_weights(module, checkpoint.best_model_path)
     val, _ = evaluate(module, datamodule, cfg.trainer, "val")
     test, seconds = evaluate(module, datamodule, cfg.trainer, "test")
     saved, load_seconds = save_and_reload(module, encoder, tokenizer, encoding, out_dir / "reward_model")
@@ -93,46 +92,17 @@ def fit_phase(cfg: DictConfig, module, datamodule, phase: str, epochs: int) -> d
     """A phase before the reward models of a routed architecture: its router alone, or one reward model on every
     domain (base.py), for `epochs`, keeping the epoch with the best validation score of the phase (not logged:
     the loggers' steps start again with the reward phase)."""
+    from rewardroute.pipeline.train import fit_keeping_best, load_weights
+
     module.phase = phase
     trainer, checkpoint, timer, _ = fit_keeping_best(cfg, module, datamodule, PHASE_MONITOR[phase], [],
-                                                     f"{phase}_checkpoints", max_epochs=epochs)
-    load_best(module, checkpoint)
+                                                     Path(cfg.paths.output_dir) / f"{phase}_checkpoints",
+                                                     max_epochs=epochs)
+    load_weights(module, checkpoint.best_model_path)
     seconds = timer.time_elapsed("train")
     return {"epochs": trainer.current_epoch, "seconds_per_epoch": seconds / max(1, trainer.current_epoch),
             "val_best": None if checkpoint.best_model_score is None else float(checkpoint.best_model_score),
             "checkpoint": Path(checkpoint.best_model_path).name or None}
-
-
-def fit_keeping_best(cfg: DictConfig, module, datamodule, monitor: str, loggers: list,
-                     checkpoint_dir: str = "checkpoints", **trainer_overrides):
-    """A trainer from the config (with `trainer_overrides`) and `loggers`; the config and parameter counts
-    logged; fit, checkpointing the epoch with the highest `monitor` on validation (weights only; none without a
-    validation split) and timing the fit loop. Returns (trainer, checkpoint callback, timer, parameter counts
-    {"params/total", "params/trainable"})."""
-    from hydra.utils import instantiate
-    from lightning.pytorch.callbacks import ModelCheckpoint, Timer
-
-    checkpoint = ModelCheckpoint(
-        dirpath=Path(cfg.paths.output_dir) / checkpoint_dir, filename="best-epoch{epoch}", auto_insert_metric_name=False,
-        monitor=monitor if (datamodule.split == "val").any() else None, mode="max", save_top_k=1,
-        save_weights_only=True,
-    )
-    timer = Timer()
-    trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=[checkpoint, timer], **trainer_overrides)
-    params = {"params/total": sum(p.numel() for p in module.parameters()),
-              "params/trainable": sum(p.numel() for p in module.parameters() if p.requires_grad)}
-    for logger in trainer.loggers:
-        logger.log_hyperparams({**OmegaConf.to_container(cfg, resolve=True), **params})
-    trainer.fit(module, datamodule=datamodule)
-    return trainer, checkpoint, timer, params
-
-
-def load_best(module, checkpoint) -> None:
-    """The weights of the checkpointed epoch (none under fast_dev_run: the last weights stay)."""
-    import torch
-
-    if checkpoint.best_model_path:
-        module.load_state_dict(torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)["state_dict"])
 
 
 def build_reward_model(cfg: DictConfig, pairs):
@@ -169,18 +139,14 @@ def build_reward_model(cfg: DictConfig, pairs):
 def evaluate(module, datamodule, trainer_cfg: DictConfig, split: str) -> tuple[dict, float]:
     """Metrics on the pairs of `split` (accuracy per domain and its mean, reward mean and spread, the router's
     accuracy) and the seconds the predictions took, on one device."""
-    import lightning as L
     import torch
     from torchmetrics.functional.classification import multiclass_accuracy
 
+    from rewardroute.pipeline.train import predictor
     from rewardroute.reward_models.bradley_terry import PairMetrics
 
-    predictor = L.Trainer(
-        accelerator=trainer_cfg.accelerator, devices=1, precision=trainer_cfg.precision, logger=False,
-        enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=trainer_cfg.enable_progress_bar,
-    )
     started = time.perf_counter()
-    batches = predictor.predict(module, dataloaders=datamodule.predict_dataloader(split))
+    batches = predictor(trainer_cfg).predict(module, dataloaders=datamodule.predict_dataloader(split))
     seconds = time.perf_counter() - started
     out = {k: torch.cat([b[k] for b in batches]).cpu() for k in batches[0]}
     domain, tie = datamodule.columns["domain"][out["idx"]], datamodule.columns["tie"][out["idx"]]
@@ -220,10 +186,7 @@ def job_overrides() -> list[str]:
 
 def report(cfg: DictConfig, record: dict, summary: dict, loggers: list, out_dir: Path) -> None:
     """results.{json,md,csv,png}; test metrics to every logger, the table and plot to W&B; the table printed."""
-    import shutil
-
-    from lightning.pytorch.loggers import CSVLogger, WandbLogger
-
+    from rewardroute.pipeline.loggers import log_report
     from rewardroute.reward_models.report import results_table, write_report
 
     timing = record["timing"]
@@ -246,13 +209,6 @@ def report(cfg: DictConfig, record: dict, summary: dict, loggers: list, out_dir:
     metrics = {"test/acc": test["acc"], **{f"test/acc/{d}": v for d, v in test["domains"].items()},
                **{f"test/{k}": v for k, v in test.items() if k in ("reward_mean", "reward_std", "router_acc") and v is not None},
                **{f"cost/{k}": v for k, v in record["cost"].items()}}
-    for logger in loggers:
-        logger.log_metrics(metrics)
-        if isinstance(logger, WandbLogger):
-            logger.log_table(key="results", dataframe=results_table(runs).reset_index(names="reward model").astype(str))
-            logger.log_image(key="plots", images=[str(files["png"])], caption=["pairwise accuracy per domain"])
-        elif isinstance(logger, CSVLogger):
-            Path(logger.log_dir).mkdir(parents=True, exist_ok=True)
-            shutil.copy(files["csv"], Path(logger.log_dir) / "results.csv")
-        logger.save()
+    log_report(loggers, metrics, results_table(runs).reset_index(names="reward model").astype(str),
+               {"pairwise accuracy per domain": files["png"]}, files["csv"])
     print(files["md"].read_text())
