@@ -12,12 +12,12 @@ def test_train_writes_every_output_with_all_methods(compose_cfg, tmp_path):
     results = read_results(tmp_path)
     methods = results["methods"]
     experts = results["experts"]
-    assert {"zooter", "bma", "random", "oracle", "dataset_oracle", *experts} == set(methods)
+    assert {"zooter", "zooter+fallback", "bma", "random", "oracle", "dataset_oracle", *experts} == set(methods)
     for m in methods.values():
         assert set(m["subsets"]) == set(results["subsets"]) and {"mean", "mtr", "uplift"} <= set(m)
     assert results["selection"]["val_routed_best"] == pytest.approx(best_val)
     assert sum(sum(c.values()) for c in methods["zooter"]["routing"].values()) == results["counts"]["test"]
-    for name in ("results.md", "results.csv", "results.png", "routing.png", "timing.json"):
+    for name in ("results.md", "results.csv", "results.png", "routing.png", "reliability.png", "timing.json"):
         assert (tmp_path / name).stat().st_size > 0
     assert list((tmp_path / "checkpoints").glob("best-epoch*.ckpt"))
     assert "| **zooter**" in (tmp_path / "results.md").read_text()

@@ -122,6 +122,10 @@ class ExpertPoolConfig:
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     batch_size: int = 8
     seed: int = 0  # sampling seed; each batch draws from (seed, batch) so resumed runs sample the same
+    # Cost-aware routing (the quality-cost curve of task=train): {expert: cost per generated token where the
+    # generate stage counted tokens, else per answer}, e.g. parameters in billions or $ per token; {} for none.
+    costs: Dict[str, float] = field(default_factory=dict)
+    cost_unit: str = "cost"  # what a cost counts, for the plot's axis
 
 
 @dataclass

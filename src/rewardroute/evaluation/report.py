@@ -106,14 +106,43 @@ def markdown(results: dict, reference: dict[str, dict[str, float]] | None = None
     cost = pd.DataFrame(results["cost"]).T.loc[[n for n in table.index if n in ("rmr", "oracle") or n in routers]]
     if "rmr" in cost.index or "generated_tokens" in cost.columns:
         out += ["", "## Inference cost per query", "", markdown_table(cost, ".1f")]
-    for name in routers:
+    for name in trained_routers(results):
         share = pd.DataFrame(results["methods"][name]["routing"]).T.rename(columns=short_names(results["experts"]))
         share = share.div(share.sum(axis=1), axis=0)
         out += ["", f"## Where {name} sent the test queries (share per subset)", "",
                 markdown_table(share, ".2f", index_name="subset")]
+    out += analysis_markdown(results)
     if notes:
         out += ["", "## Run", ""] + [f"- {n}" for n in notes]
     return "\n".join(out) + "\n"
+
+
+def trained_routers(results: dict) -> list[str]:
+    """The routers proper, without their confidence-fallback variants (which route as the router or as BMA)."""
+    fallbacks = {a["fallback"]["method"] for a in results.get("analysis", {}).values() if "fallback" in a}
+    return [n for n, m in results["methods"].items() if m["kind"] == "router" and n not in fallbacks]
+
+
+def analysis_markdown(results: dict) -> list[str]:
+    """Per trained router: calibration, the confidence fallback and the quality-cost curve's area."""
+    out = []
+    for name, a in results.get("analysis", {}).items():
+        cal = a["calibration"]
+        out += ["", f"## {name}: confidence and cost", "",
+                (f"- calibration (confidence = largest probability; right = routed to a best expert of the query): "
+                 f"ECE {cal['ece']:.3f}, mean confidence {cal['mean_confidence']:.3f}, right {cal['accuracy']:.3f} "
+                 "(reliability.png)")]
+        if "fallback" in a:
+            fb = a["fallback"]
+            out.append(f"- fallback to BMA below confidence {fb['threshold']:.3f} (chosen on validation): "
+                       f"{fb['share']:.1%} of the test queries fell back; mean "
+                       f"{results['methods'][fb['method']]['mean']:.4g} as `{fb['method']}` in the table")
+        if "quality_cost" in a:
+            qc = a["quality_cost"]
+            out.append(f"- quality–cost (route by probability − λ·cost over {len(qc['points'])} values of λ; cost in "
+                       f"{a['cost_unit']}): area under the convex hull {qc['auc']:.4g} against "
+                       f"{qc['auc_singles']:.4g} for the single experts' hull (quality_cost.png)")
+    return out
 
 
 def plot_scores(results: dict, path: Path) -> None:
@@ -148,7 +177,7 @@ def plot_routing(results: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    routers = [n for n, m in results["methods"].items() if m["kind"] == "router"]
+    routers = trained_routers(results)
     fig, axes = plt.subplots(1, max(1, len(routers)), figsize=(1 + 1.2 * len(results["experts"]) * max(1, len(routers)), 4),
                              squeeze=False)
     for ax, name in zip(axes[0], routers):
@@ -166,18 +195,26 @@ def plot_routing(results: dict, path: Path) -> None:
 
 def write_report(results: dict, out_dir: str | Path, reference: dict | None = None, notes: list[str] = ()) -> dict[str, Path]:
     """Write every report file atomically; return their paths by kind."""
-    out_dir = Path(out_dir)
-    paths = {k: out_dir / f for k, f in
-             (("json", "results.json"), ("md", "results.md"), ("csv", "results.csv"), ("png", "results.png"),
-              ("routing", "routing.png"))}
-    writers = {
-        "json": lambda p: p.write_text(json.dumps(results, indent=2) + "\n"),
-        "md": lambda p: p.write_text(markdown(results, reference, notes)),
-        "csv": lambda p: results_table(results).to_csv(p, index_label="method"),
-        "png": lambda p: plot_scores(results, p),
-        "routing": lambda p: plot_routing(results, p),
+    from rewardroute.evaluation.calibration import plot_reliability
+    from rewardroute.evaluation.cost import plot_quality_cost
+
+    analysis = results.get("analysis", {})
+    curves = {name: a["quality_cost"] for name, a in analysis.items() if "quality_cost" in a}
+    writers = {  # kind: (file, writer)
+        "json": ("results.json", lambda p: p.write_text(json.dumps(results, indent=2) + "\n")),
+        "md": ("results.md", lambda p: p.write_text(markdown(results, reference, notes))),
+        "csv": ("results.csv", lambda p: results_table(results).to_csv(p, index_label="method")),
+        "png": ("results.png", lambda p: plot_scores(results, p)),
+        "routing": ("routing.png", lambda p: plot_routing(results, p)),
     }
-    for kind, path in paths.items():
-        with atomic_path(path, replace=True) as tmp:
-            writers[kind](tmp)
+    if analysis:
+        name, a = next(iter(analysis.items()))  # one trained router per run
+        writers["reliability"] = ("reliability.png", lambda p: plot_reliability(a["calibration"], p, name))
+        if curves:
+            writers["quality_cost"] = ("quality_cost.png", lambda p: plot_quality_cost(curves, p, a["cost_unit"]))
+    paths = {}
+    for kind, (file, write) in writers.items():
+        paths[kind] = Path(out_dir) / file
+        with atomic_path(paths[kind], replace=True) as tmp:
+            write(tmp)
     return paths

@@ -148,7 +148,7 @@ def trained_router_scores(cfg: DictConfig, queries: pd.DataFrame, experts: list[
     subset = parts.datamodule_for(queries["query"].tolist(), {}, np.array(["test"] * len(queries)))
     subset.prepare_data()
     subset.setup("predict")
-    return predict(parts.module, subset, cfg.trainer, str(artifact.path / "router.ckpt"))
+    return predict(parts.module, subset, cfg.trainer, str(artifact.path / "router.ckpt"))[0]
 
 
 def train_router(cfg: DictConfig, matrix, artifact: Artifact) -> None:

@@ -44,6 +44,12 @@ def summary_metrics(results: dict) -> dict[str, float]:
         out[f"test/{name}/mtr"] = m["mtr"]
         out[f"test/{name}/uplift"] = m["uplift"]
         out.update({f"test/{name}/{g}": v for g, v in m["groups"].items() if g != "all"})
+    for name, a in results.get("analysis", {}).items():
+        out[f"test/{name}/ece"] = a["calibration"]["ece"]
+        if "fallback" in a:
+            out[f"test/{name}/fallback_share"] = a["fallback"]["share"]
+        if "quality_cost" in a:
+            out[f"test/{name}/quality_cost_auc"] = a["quality_cost"]["auc"]
     return out
 
 
@@ -53,7 +59,8 @@ def log_results(loggers: list, results: dict, files: dict[str, Path]) -> None:
 
     table = results_table(results).reset_index(names="method")
     log_report(loggers, summary_metrics(results), table.astype({c: float for c in table.columns[1:]}),
-               {"per-subset scores": files["png"], "routing": files["routing"]}, files["csv"])
+               {caption: files[kind] for kind, caption in (("png", "per-subset scores"), ("routing", "routing"),
+                ("reliability", "reliability"), ("quality_cost", "quality-cost")) if kind in files}, files["csv"])
 
 
 def log_report(loggers: list, metrics: dict, table, images: dict[str, Path], csv: Path) -> None:

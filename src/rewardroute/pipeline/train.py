@@ -41,10 +41,11 @@ def train(cfg: DictConfig) -> float | None:
     fitted = fit(cfg, matrix, Path(cfg.paths.output_dir), build_loggers(cfg.logger))
     if fitted is None:
         return None
-    scores = predict(fitted.module, fitted.datamodule, cfg.trainer, fitted.checkpoint)
     baselines, choices = baseline_routes(matrix, OmegaConf.to_container(cfg.data.proxy_train))
-    return report(cfg, matrix, scores, baselines, choices, fitted.loggers, fitted.best_val, fitted.checkpoint,
-                  fitted.notes)
+    scores, probs = predict(fitted.module, fitted.datamodule, cfg.trainer, fitted.checkpoint)
+    val = validation(fitted.module, fitted.datamodule, cfg.trainer, matrix, choices["bma"])
+    return report(cfg, matrix, scores, probs, val, baselines, choices, fitted.loggers, fitted.best_val,
+                  fitted.checkpoint, fitted.notes)
 
 
 def cross_fit(cfg: DictConfig, matrix) -> float | None:
@@ -52,10 +53,12 @@ def cross_fit(cfg: DictConfig, matrix) -> float | None:
 
     from rewardroute.data.splits import fold_splits
     from rewardroute.evaluation.baselines import baseline_routes
+    from rewardroute.evaluation.router_analysis import Validation
     from rewardroute.pipeline.loggers import build_loggers
 
-    k, n = cfg.data.cross_fit_folds, len(matrix.queries)
-    scores, baselines, choices, best_vals = None, {}, {"bma": [], "dataset_oracle": []}, []
+    k, n, e = cfg.data.cross_fit_folds, len(matrix.queries), len(matrix.experts)
+    scores, probs = np.zeros((n, e), np.float32), np.zeros((n, e), np.float32)
+    baselines, choices, best_vals, vals = {}, {"bma": [], "dataset_oracle": []}, [], []
     for f in range(k):
         fold = fold_splits(matrix, k, f, cfg.data.val_fraction, cfg.data.split_seed)
         log.info("cross-fitting: fold %d of %d, %s queries", f + 1, k, fold.queries["split"].value_counts().to_dict())
@@ -63,10 +66,9 @@ def cross_fit(cfg: DictConfig, matrix) -> float | None:
         if fitted is None:
             return None
         test = fold.mask("test")
-        fold_scores = predict(fitted.module, fitted.datamodule, cfg.trainer, fitted.checkpoint)
-        scores = np.zeros((n, fold_scores.shape[1]), np.float32) if scores is None else scores
-        scores[test] = fold_scores
+        scores[test], probs[test] = predict(fitted.module, fitted.datamodule, cfg.trainer, fitted.checkpoint)
         routes, chosen = baseline_routes(fold, OmegaConf.to_container(cfg.data.proxy_train))
+        vals.append(validation(fitted.module, fitted.datamodule, cfg.trainer, fold, chosen["bma"]))
         for name, route in routes.items():
             baselines.setdefault(name, np.zeros((n, len(matrix.experts))))[test] = route
         choices["bma"].append(chosen["bma"])
@@ -74,9 +76,11 @@ def cross_fit(cfg: DictConfig, matrix) -> float | None:
         best_vals.append(fitted.best_val)
     everything = replace(matrix, queries=matrix.queries.assign(split="test"))
     known = [v for v in best_vals if v is not None]
+    vals = [v for v in vals if v is not None]  # the folds' validation queries, for the fallback threshold
+    val = Validation(*(np.concatenate([getattr(v, f) for v in vals]) for f in ("probs", "metric", "bma"))) if vals else None
     notes = [f"cross-fitted over {k} folds: each query routed by a router trained on the other folds; BMA and the "
              f"dataset oracle chosen on the other folds (BMA per fold: {', '.join(choices['bma'])})"]
-    return report(cfg, everything, scores, baselines, choices, build_loggers(cfg.logger),
+    return report(cfg, everything, scores, probs, val, baselines, choices, build_loggers(cfg.logger),
                   float(np.mean(known)) if known else None, None, notes)
 
 
@@ -95,9 +99,10 @@ def evaluate_checkpoint(cfg: DictConfig) -> None:
     datamodule, module = parts.datamodule, parts.module
     datamodule.prepare_data()
     datamodule.setup("predict")
-    scores = predict(module, datamodule, cfg.trainer, cfg.ckpt_path)
     baselines, choices = baseline_routes(matrix, OmegaConf.to_container(cfg.data.proxy_train))
-    report(cfg, matrix, scores, baselines, choices, build_loggers(cfg.logger), None, cfg.ckpt_path, [])
+    scores, probs = predict(module, datamodule, cfg.trainer, cfg.ckpt_path)
+    val = validation(module, datamodule, cfg.trainer, matrix, choices["bma"])
+    report(cfg, matrix, scores, probs, val, baselines, choices, build_loggers(cfg.logger), None, cfg.ckpt_path, [])
 
 
 def start(cfg: DictConfig) -> None:
@@ -246,30 +251,54 @@ def tag_ids(tags) -> np.ndarray:
     return np.array([ids.get(t, -1) for t in first], dtype=np.int64)
 
 
-def predict(module, datamodule, trainer_cfg: DictConfig, ckpt_path: str | None) -> np.ndarray:
-    """Router scores for the test queries, in matrix order. Runs on one device, so each query is routed once
-    (also after DDP training) and whatever fast_dev_run limited, every test query is routed."""
+def predict(module, datamodule, trainer_cfg: DictConfig, ckpt_path: str | None,
+            split: str = "test") -> tuple[np.ndarray, np.ndarray]:
+    """The router's scores and probabilities for the split's queries, in matrix order. Runs on one device, so
+    each query is routed once (also after DDP training) and whatever fast_dev_run limited, every query is routed."""
     load_weights(module, ckpt_path)
-    batches = predictor(trainer_cfg).predict(module, dataloaders=datamodule.predict_dataloader("test"))
+    batches = predictor(trainer_cfg).predict(module, dataloaders=datamodule.predict_dataloader(split))
     idx = np.concatenate([b["idx"].numpy() for b in batches])
-    scores = np.concatenate([b["scores"].numpy() for b in batches])
-    test_rows = np.flatnonzero(datamodule.split == "test")
-    position = {row: i for i, row in enumerate(test_rows)}
-    out = np.zeros((len(test_rows), scores.shape[1]), dtype=np.float32)
-    out[[position[i] for i in idx]] = scores
-    return out
+    rows = np.flatnonzero(datamodule.split == split)
+    order = np.searchsorted(rows, idx)
+    out = []
+    for key in ("scores", "probs"):
+        values = np.concatenate([b[key].numpy() for b in batches])
+        out.append(np.zeros((len(rows), values.shape[1]), dtype=np.float32))
+        out[-1][order] = values
+    return out[0], out[1]
 
 
-def report(cfg, matrix, scores, baselines, choices, loggers, best_val, ckpt_path, notes) -> float | None:
-    """Evaluate the router's routes (argmax of `scores` over the test queries) beside the baselines, write the
-    run's reports, log them, print the table; return the best validation routed score (scaled as the reports)."""
+def validation(module, datamodule, trainer_cfg: DictConfig, matrix, bma: str):
+    """The router's probabilities on the validation queries (its weights as they are), for the confidence
+    fallback's threshold; None without validation queries."""
+    from rewardroute.evaluation.router_analysis import Validation
+
+    rows = matrix.mask("val")
+    if not rows.any():
+        return None
+    _, probs = predict(module, datamodule, trainer_cfg, None, "val")
+    return Validation(probs, matrix.metric[rows], np.full(rows.sum(), list(matrix.experts).index(bma)))
+
+
+def report(cfg, matrix, scores, probs, val, baselines, choices, loggers, best_val, ckpt_path, notes) -> float | None:
+    """Evaluate the router's routes (argmax of `scores` over the test queries) beside the baselines, with its
+    calibration, confidence fallback (threshold chosen on `val`) and quality-cost curve (router_analysis.py);
+    write the run's reports, log them, print the table; return the best validation routed score (scaled as the
+    reports)."""
+    from rewardroute.evaluation.cost import answer_costs
     from rewardroute.evaluation.evaluate import evaluate
     from rewardroute.evaluation.report import write_report
+    from rewardroute.evaluation.router_analysis import analyse
     from rewardroute.pipeline.loggers import log_results
 
     test = matrix.mask("test")
-    one_hot = np.eye(len(matrix.experts))
-    routes = {cfg.router.name: one_hot[scores.argmax(axis=1)]}
+    experts = list(matrix.experts)
+    one_hot = np.eye(len(experts))
+    pool = cfg.expert_pool
+    costs = answer_costs(pool.costs, experts, matrix.select(test).new_tokens, int(test.sum())) if pool and pool.costs else None
+    fallback, analysis = analyse(cfg.router.name, probs, matrix.metric[test], baselines["bma"].argmax(axis=1), val,
+                                 costs, experts, cfg.data.report_scale)
+    routes = {cfg.router.name: one_hot[scores.argmax(axis=1)], **fallback}
     rankers = {}
     if cfg.reward_model is not None:  # reward-model ranking: every expert answers, the reward model picks
         rankers["rmr"] = one_hot[matrix.scores[test].argmax(axis=1)]
@@ -287,6 +316,7 @@ def report(cfg, matrix, scores, baselines, choices, loggers, best_val, ckpt_path
         "selection": {"val_routed_best": best_val, "checkpoint": Path(ckpt_path).name if ckpt_path else None},
         **({"cross_fit_folds": cfg.data.cross_fit_folds} if cfg.data.cross_fit_folds else {}),
         **results,
+        "analysis": {cfg.router.name: {**analysis, **({"cost_unit": pool.cost_unit} if costs is not None else {})}},
     }
     out_dir = Path(cfg.paths.output_dir)
     notes = [f"checkpoint: {ckpt_path} (best validation routed score "

@@ -19,7 +19,8 @@ STAGE_GROUPS = ("expert_pool", "reward_model", "judge")
 
 
 def check_stage_configs(cfg: DictConfig, needed=STAGE_GROUPS) -> None:
-    missing = [g for g in needed if cfg.get(g) is None]
+    # a pool without experts (e.g. the quickstart's, which states costs only) cannot answer either
+    missing = [g for g in needed if cfg.get(g) is None or (g == "expert_pool" and not cfg[g].experts)]
     if missing:
         raise DataError(
             f"data={cfg.data.name} gives queries only, so the stages must make the rest: choose "

@@ -55,16 +55,19 @@ class Pretrained:
 
     name_or_path: str
     pooling: str = "mean"
+    layers: int | None = None  # keep only the first N transformer layers (faster routing); 0: token embeddings alone
 
     def build(self, corpus: list[str]) -> tuple[TextEncoder, object]:
         from transformers import AutoModel, AutoTokenizer
 
         path = resolve(self.name_or_path)
-        return TextEncoder(AutoModel.from_pretrained(path), self.pooling), AutoTokenizer.from_pretrained(path)
+        depth = {} if self.layers is None else {"num_hidden_layers": self.layers}  # the later layers' weights are dropped
+        return TextEncoder(AutoModel.from_pretrained(path, **depth), self.pooling), AutoTokenizer.from_pretrained(path)
 
     def key(self, corpus: list[str]) -> str:
-        """What determines the encoder's output, for caches."""
-        return content_hash("pretrained", asdict(self))
+        """What determines the encoder's output, for caches (the full depth keeps the key it always had)."""
+        fields = {k: v for k, v in asdict(self).items() if not (k == "layers" and v is None)}
+        return content_hash("pretrained", fields)
 
 
 @dataclass

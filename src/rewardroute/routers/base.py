@@ -2,7 +2,8 @@
 precomputed embeddings when the encoder is frozen), one score per expert (routing takes the argmax), training by
 the router's own loss, validation by the metric of the expert it routes to, and prediction of the scores.
 
-A new router subclasses `Router` and implements `scores` and `loss`; a YAML file in conf/router/ names it.
+A new router subclasses `Router` and implements `scores` and `loss` (and `probabilities` where its scores are
+quality estimates rather than logits); a YAML file in conf/router/ names it.
 Batches carry, per query: `idx`, `targets` (silver labels), `rewards` (what the labels came from), `metric`
 (the evaluation values), `cluster` (an id from the query's first tag, -1 without), and `input_ids` /
 `attention_mask` or `features`.
@@ -43,6 +44,11 @@ class Router(L.LightningModule):
     def loss(self, scores: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
         raise NotImplementedError
 
+    def probabilities(self, scores: torch.Tensor) -> torch.Tensor:
+        """[batch, experts] summing to 1, argmax as `scores`: what calibration, the confidence fallback and
+        cost-aware routing read. Logits by default."""
+        return scores.float().softmax(-1)
+
     def features(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         if self.encoder is None:
             return batch["features"]
@@ -79,12 +85,16 @@ class Router(L.LightningModule):
         self.val_routed.reset()
 
     def predict_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
-        return {"idx": batch["idx"], "scores": self(batch).float()}
+        scores = self(batch).float()
+        return {"idx": batch["idx"], "scores": scores, "probs": self.probabilities(scores)}
 
     def configure_optimizers(self):
         from transformers import get_scheduler
 
-        optimizer = self.optimizer_factory(self.parameters())
+        trainable = [p for p in self.parameters() if p.requires_grad]
+        if not trainable:
+            return None  # a router that only memorises (kNN)
+        optimizer = self.optimizer_factory(trainable)
         if not self.hparams.scheduler:
             return optimizer
         total = int(self.trainer.estimated_stepping_batches)
@@ -95,6 +105,13 @@ class Router(L.LightningModule):
             num_training_steps=total,
         )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def normalized(quality: torch.Tensor) -> torch.Tensor:
+    """Quality estimates (>= 0) as shares that sum to 1 (uniform where all are 0): the `probabilities` of
+    routers that estimate each expert's score."""
+    quality = quality.float().clamp_min(0) + 1e-6
+    return quality / quality.sum(-1, keepdim=True)
 
 
 def mlp(in_dim: int, out_dim: int, hidden: list[int] = (), dropout: float = 0.0) -> nn.Sequential:

