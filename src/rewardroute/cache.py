@@ -50,3 +50,13 @@ def atomic_path(final: str | Path, replace: bool = False) -> Iterator[Path]:
 
 def remove(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+
+
+def write_files(out_dir, writers: dict) -> dict:
+    """Write report files atomically (each replaces an older one): {kind: (file name, writer(path))} -> {kind: path}."""
+    paths = {}
+    for kind, (name, write) in writers.items():
+        paths[kind] = Path(out_dir) / name
+        with atomic_path(paths[kind], replace=True) as tmp:
+            write(tmp)
+    return paths

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rewardroute.cache import atomic_path
+from rewardroute.cache import write_files
 
 BASELINE_ORDER = ("rmr", "bma", "random", "dataset_oracle", "oracle")
 
@@ -212,9 +212,4 @@ def write_report(results: dict, out_dir: str | Path, reference: dict | None = No
         writers["reliability"] = ("reliability.png", lambda p: plot_reliability(a["calibration"], p, name))
         if curves:
             writers["quality_cost"] = ("quality_cost.png", lambda p: plot_quality_cost(curves, p, a["cost_unit"]))
-    paths = {}
-    for kind, (file, write) in writers.items():
-        paths[kind] = Path(out_dir) / file
-        with atomic_path(paths[kind], replace=True) as tmp:
-            write(tmp)
-    return paths
+    return write_files(out_dir, writers)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from rewardroute.cache import atomic_path
+from rewardroute.cache import write_files
 from rewardroute.evaluation.report import markdown_table
 
 log = logging.getLogger(__name__)
@@ -101,12 +101,7 @@ def write_report(record: dict, runs: dict[str, dict], out_dir: Path, title: str,
         "csv": ("results.csv", lambda p: table.to_csv(p, index_label="reward model")),
         "png": ("results.png", lambda p: plot_accuracy(table, p, title)),
     }
-    paths = {}
-    for kind, (name, write) in writers.items():
-        paths[kind] = Path(out_dir) / name
-        with atomic_path(paths[kind], replace=True) as tmp:
-            write(tmp)
-    return paths
+    return write_files(out_dir, writers)
 
 
 def collect(sweep_dir: str | Path) -> dict[str, Path] | None:
