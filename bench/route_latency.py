@@ -56,7 +56,8 @@ def main() -> None:
     data = [f"data.root={args.data_root}"] if args.data_root else []
     matrix, out = None, {}
     for name, chosen in record["chosen"].items():
-        cfg = compose_config(["experiment=routerdc_frozen", *data, f"router={name}", *chosen["setting"], "~logger"],
+        experiment = chosen.get("experiment", "routerdc_frozen")  # routerdc where fine-tuning won on validation
+        cfg = compose_config([f"experiment={experiment}", *data, f"router={name}", *chosen["setting"], "~logger"],
                              tempfile.mkdtemp())
         matrix = matrix or load_matrix(cfg)
         module = build_router(cfg, matrix).module
@@ -65,7 +66,7 @@ def main() -> None:
         module.eval()
         queries = matrix.queries
         encoder, tokenizer = instantiate(cfg.router.backbone).build(queries.loc[queries["split"] == "train", "query"].tolist())
-        encoder.eval()
+        encoder = (encoder if module.encoder is None else module.encoder).eval()  # a fine-tuned router has its own
         texts = queries.loc[queries["split"] == "test", "query"].sample(args.warmup + args.queries, random_state=0).tolist()
         times = []
         with torch.inference_mode():

@@ -6,13 +6,17 @@ baseline, each router's settings chosen on the validation split carved from trai
    knn over k; regression over a linear or MLP head; routerdc over its temperature x sample-sample weight;
    fast (regression on the encoder's first layers only) over how many layers it keeps.
    The run with the best validation routed accuracy is that router's result (a frozen run is deterministic:
-   the same setting run again gives the same numbers).
-2. With --finetune, zooter is trained again with the encoder fine-tuned (the paper's recipe; about 25 minutes
-   on a 2-core CPU) and reported as zooter.
+   the same setting run again gives the same numbers). For fast, whose point is speed, it is the fewest layers
+   whose validation score reaches --fast-share (95%) of the best validation score of every run so far
+   (the best fast setting where none does).
+2. With --finetune ROUTER ..., each named router is trained again from its chosen setting with the encoder
+   fine-tuned (experiment=routerdc: the paper's recipe, lr 5e-5, 3 epochs; about 25 minutes a router on a
+   2-core CPU). The better validation score of the frozen and the fine-tuned run is that router's result; the
+   record keeps both.
 3. Print the table, and as the last line {NAME: {"id_avg": x, "ood_avg": x}} (accuracy in %) for every router,
    its confidence-fallback variant and every baseline. The whole record goes to <out>/<time>/bench.json.
 
-    python bench/routerdc.py [--data-root ../shared/data/routerdc_7llm] [--routers zooter knn ...] [--finetune]
+    python bench/routerdc.py [--data-root ../shared/data/routerdc_7llm] [--routers zooter knn ...] [--finetune zooter ...]
 """
 
 from __future__ import annotations
@@ -59,16 +63,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-root", default=None, help="the routerdc_7llm folder (default: from the config)")
     parser.add_argument("--routers", nargs="+", default=["zooter", "mlp", "knn", "regression", "routerdc", "fast"])
-    parser.add_argument("--finetune", action="store_true", help="fine-tune zooter's encoder in a final run")
+    parser.add_argument("--finetune", nargs="+", default=[], metavar="ROUTER",
+                        choices=["zooter", "mlp", "regression", "routerdc", "fast"],
+                        help="train these routers again with the encoder fine-tuned (each must be in --routers)")
+    parser.add_argument("--fast-share", type=float, default=0.95,
+                        help="fast keeps the fewest layers reaching this share of the best validation score")
     parser.add_argument("--temperatures", type=float, nargs="+", default=[0.05, 0.1, 0.2, 0.5, 1.0])
     parser.add_argument("--betas", type=float, nargs="+", default=[0.0, 0.3, 0.5, 0.7, 1.0])
     parser.add_argument("--out", default=str(PROJECT_ROOT / "outputs" / "bench" / "routerdc"))
     args = parser.parse_args()
+    for name in set(args.finetune) - set(args.routers):
+        parser.error(f"--finetune {name}: add {name} to --routers (its setting is chosen frozen first)")
 
     out = Path(args.out) / time.strftime("%Y-%m-%d_%H-%M-%S")
     frozen = ["experiment=routerdc_frozen", *([f"data.root={args.data_root}"] if args.data_root else [])]
     labels: list[str] = []  # zooter's chosen labels, for the routers that share them
-    chosen, results = {}, {}
+    chosen, results, top = {}, {}, 0.0  # top: the best validation score of every run so far
     for name in args.routers:
         selection = []
         for setting in grids(args)[name]:
@@ -76,7 +86,10 @@ def main() -> None:
             res = run([*frozen, f"router={name}", *setting], out / name / ("_".join(setting) or "default"))
             selection.append({"setting": setting, "val_routed": res["selection"]["val_routed_best"], "result": res})
             print(f"{name} {' '.join(setting)}: validation routed accuracy {selection[-1]['val_routed']:.2f}", flush=True)
+        top = max(top, *(s["val_routed"] for s in selection))
         best = max(selection, key=lambda s: s["val_routed"])
+        if name == "fast":  # its grid runs cheapest first
+            best = next((s for s in selection if s["val_routed"] >= args.fast_share * top), best)
         chosen[name] = {"setting": best["setting"], "val_routed": best["val_routed"], "folder": best["result"]["folder"],
                         "seconds_per_epoch": best["result"]["timing"]["seconds_per_epoch"],
                         "selection": [{k: s[k] for k in ("setting", "val_routed")} for s in selection]}
@@ -84,16 +97,25 @@ def main() -> None:
         print(f"{name}: chosen on validation {' '.join(best['setting'])}", flush=True)
         if name == "zooter":
             labels = [s for s in best["setting"] if s.startswith("labels.")]
-    if args.finetune and "zooter" in chosen:
-        results["zooter"] = run(["experiment=routerdc", *frozen[1:], "router=zooter", *labels], out / "zooter_finetuned")
-        chosen["zooter"].update(finetuned=True, folder=results["zooter"]["folder"])
+    for name in args.finetune:
+        setting = ["router.freeze_encoder=false", *chosen[name]["setting"]]
+        tuned = run(["experiment=routerdc", *frozen[1:], f"router={name}", *setting], out / f"{name}_finetuned")
+        val = tuned["selection"]["val_routed_best"]
+        groups = tuned["methods"][name]["groups"]
+        chosen[name]["finetuned"] = {"val_routed": val, "folder": tuned["folder"], "id_avg": groups["ID"],
+                                     "ood_avg": groups["OOD"]}
+        print(f"{name} fine-tuned: validation routed accuracy {val:.2f} (frozen {chosen[name]['val_routed']:.2f})")
+        if val > chosen[name]["val_routed"]:  # route_latency.py rebuilds it from experiment + setting
+            chosen[name].update(experiment="routerdc", setting=setting, val_routed=val, folder=tuned["folder"])
+            results[name] = tuned
 
     summary = {}
     for name, res in results.items():  # each router and its fallback variant; the baselines from any run
         for method, m in res["methods"].items():
             if m["kind"] != "expert" and (m["kind"] == "baseline" or method.startswith(name)):
                 summary.setdefault(method, {"id_avg": m["groups"]["ID"], "ood_avg": m["groups"]["OOD"]})
-    record = {"encoder": "MiniLM (bundled), frozen" + (" (zooter fine-tuned)" if args.finetune else ""),
+    finetuned = [n for n in args.finetune if chosen[n].get("experiment") == "routerdc"]
+    record = {"encoder": "MiniLM (bundled), frozen" + (f" ({', '.join(finetuned)} fine-tuned)" if finetuned else ""),
               "chosen": chosen, "results": summary,
               "analysis": {n: r["analysis"][n] for n, r in results.items()}}
     (out / "bench.json").write_text(json.dumps(record, indent=2) + "\n")

