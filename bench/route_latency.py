@@ -56,6 +56,9 @@ def main() -> None:
     data = [f"data.root={args.data_root}"] if args.data_root else []
     matrix, out = None, {}
     for name, chosen in record["chosen"].items():
+        if "runs" in chosen:  # an ensemble: one pass of each member
+            print(f"{name}: not timed (it runs every member: {', '.join(chosen['runs'])})")
+            continue
         experiment = chosen.get("experiment", "routerdc_frozen")  # routerdc where fine-tuning won on validation
         cfg = compose_config([f"experiment={experiment}", *data, f"router={name}", *chosen["setting"], "~logger"],
                              tempfile.mkdtemp())

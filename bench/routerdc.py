@@ -13,10 +13,14 @@ baseline, each router's settings chosen on the validation split carved from trai
    fine-tuned (experiment=routerdc: the paper's recipe, lr 5e-5; one run per --finetune-epochs value, 3 by
    default; about 10 minutes an epoch on a 2-core CPU). The best validation score of the frozen and the
    fine-tuned runs is that router's result; the record keeps every run.
-3. Print the table, and as the last line {NAME: {"id_avg": x, "ood_avg": x}} (accuracy in %) for every router,
+3. With --ensemble, the chosen runs of every router are combined by a Borda count (task=ensemble) and the
+   ensemble competes with them on validation.
+4. The best router on validation is named in the record (`best_on_validation`).
+5. Print the table, and as the last line {NAME: {"id_avg": x, "ood_avg": x}} (accuracy in %) for every router,
    its confidence-fallback variant and every baseline. The whole record goes to <out>/<time>/bench.json.
 
     python bench/routerdc.py [--data-root ../shared/data/routerdc_7llm] [--routers zooter knn ...] [--finetune zooter ...]
+                             [--ensemble]
 """
 
 from __future__ import annotations
@@ -55,8 +59,9 @@ def grids(args) -> dict[str, list[list[str]]]:
 
 def run(overrides: list[str], out: Path) -> dict:
     run_task(compose_config(overrides + QUIET, str(out)))
-    return {**json.loads((out / "results.json").read_text()), "timing": json.loads((out / "timing.json").read_text()),
-            "folder": str(out)}
+    timing = out / "timing.json"  # a trained run's (an ensemble trains nothing)
+    return {**json.loads((out / "results.json").read_text()), "folder": str(out),
+            "timing": json.loads(timing.read_text()) if timing.is_file() else {}}
 
 
 def main() -> None:
@@ -68,6 +73,8 @@ def main() -> None:
                         help="train these routers again with the encoder fine-tuned (each must be in --routers)")
     parser.add_argument("--finetune-epochs", type=int, nargs="+", default=[3],
                         help="one fine-tuned run per value (the linear schedule spans them all)")
+    parser.add_argument("--ensemble", action="store_true",
+                        help="also route by a Borda count of every router's chosen run, chosen on validation as one")
     parser.add_argument("--fast-share", type=float, default=0.95,
                         help="fast keeps the fewest layers reaching this share of the best validation score")
     parser.add_argument("--temperatures", type=float, nargs="+", default=[0.05, 0.1, 0.2, 0.5, 1.0])
@@ -76,6 +83,8 @@ def main() -> None:
     args = parser.parse_args()
     for name in set(args.finetune) - set(args.routers):
         parser.error(f"--finetune {name}: add {name} to --routers (its setting is chosen frozen first)")
+    if args.ensemble and len(args.routers) < 2:
+        parser.error("--ensemble needs two or more --routers")
 
     out = Path(args.out) / time.strftime("%Y-%m-%d_%H-%M-%S")
     frozen = ["experiment=routerdc_frozen", *([f"data.root={args.data_root}"] if args.data_root else [])]
@@ -113,6 +122,14 @@ def main() -> None:
             if val > chosen[name]["val_routed"]:  # route_latency.py rebuilds it from experiment + setting
                 chosen[name].update(experiment="routerdc", setting=setting, val_routed=val, folder=tuned["folder"])
                 results[name] = tuned
+    if args.ensemble:
+        folders = ",".join(f"'{chosen[n]['folder']}'" for n in args.routers)
+        res = run([*frozen, "task=ensemble", f"runs=[{folders}]"], out / "ensemble")
+        chosen["ensemble"] = {"runs": list(args.routers), "val_routed": res["selection"]["val_routed_best"],
+                              "folder": res["folder"]}
+        results["ensemble"] = res
+        print(f"ensemble of {', '.join(args.routers)}: validation routed accuracy {chosen['ensemble']['val_routed']:.2f}",
+              flush=True)
 
     summary = {}
     for name, res in results.items():  # each router and its fallback variant; the baselines from any run
@@ -121,7 +138,8 @@ def main() -> None:
                 summary.setdefault(method, {"id_avg": m["groups"]["ID"], "ood_avg": m["groups"]["OOD"]})
     finetuned = [n for n in args.finetune if chosen[n].get("experiment") == "routerdc"]
     record = {"encoder": "MiniLM (bundled), frozen" + (f" ({', '.join(finetuned)} fine-tuned)" if finetuned else ""),
-              "chosen": chosen, "results": summary,
+              "chosen": chosen, "best_on_validation": max(chosen, key=lambda n: chosen[n]["val_routed"]),
+              "results": summary,
               "analysis": {n: r["analysis"][n] for n, r in results.items()}}
     (out / "bench.json").write_text(json.dumps(record, indent=2) + "\n")
     width = max(map(len, summary))

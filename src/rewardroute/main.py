@@ -21,10 +21,13 @@ def main(cfg: DictConfig):
 
 def compose_config(overrides: list[str], output_dir: str):
     """The config `python run.py <overrides>` would run, composed in process and writing into `output_dir`
-    (for tests, benchmarks and notebooks: `run_task(compose_config([...], "outputs/x"))`)."""
+    (for tests, benchmarks and notebooks: `run_task(compose_config([...], "outputs/x"))`). Saved as
+    `output_dir/.hydra/config.yaml`, where a Hydra run saves it (task=ensemble rebuilds routers from it)."""
+    from pathlib import Path
+
     from hydra import compose, initialize_config_dir
     from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict
+    from omegaconf import OmegaConf, open_dict
 
     with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
         cfg = compose("config", overrides=list(overrides), return_hydra_config=True)
@@ -32,4 +35,6 @@ def compose_config(overrides: list[str], output_dir: str):
     with open_dict(cfg):
         del cfg["hydra"]  # a task never sees it, as under @hydra.main
         cfg.paths.output_dir = str(output_dir)
+    (Path(output_dir) / ".hydra").mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(cfg, Path(output_dir) / ".hydra" / "config.yaml")
     return cfg

@@ -95,14 +95,20 @@ def evaluate_checkpoint(cfg: DictConfig) -> None:
         raise FileNotFoundError(f"task=evaluate needs ckpt_path=<a checkpoint written by task=train>, got {cfg.ckpt_path!r}")
     start(cfg)
     matrix = load_matrix(cfg)
-    parts = build_router(cfg, matrix)
-    datamodule, module = parts.datamodule, parts.module
-    datamodule.prepare_data()
-    datamodule.setup("predict")
+    parts = restored(cfg, matrix, cfg.ckpt_path)
     baselines, choices = baseline_routes(matrix, OmegaConf.to_container(cfg.data.proxy_train))
-    scores, probs = predict(module, datamodule, cfg.trainer, cfg.ckpt_path)
-    val = validation(module, datamodule, cfg.trainer, matrix, choices["bma"])
+    scores, probs = predict(parts.module, parts.datamodule, cfg.trainer, None)
+    val = validation(parts.module, parts.datamodule, cfg.trainer, matrix, choices["bma"])
     report(cfg, matrix, scores, probs, val, baselines, choices, build_loggers(cfg.logger), None, cfg.ckpt_path, [])
+
+
+def restored(cfg: DictConfig, matrix, ckpt_path: str) -> RouterParts:
+    """The router `cfg` builds over the matrix, with the weights of `ckpt_path`, ready to predict."""
+    parts = build_router(cfg, matrix)
+    parts.datamodule.prepare_data()
+    parts.datamodule.setup("predict")
+    load_weights(parts.module, ckpt_path)
+    return parts
 
 
 def start(cfg: DictConfig) -> None:
@@ -280,25 +286,27 @@ def validation(module, datamodule, trainer_cfg: DictConfig, matrix, bma: str):
     return Validation(probs, matrix.metric[rows], np.full(rows.sum(), list(matrix.experts).index(bma)))
 
 
-def report(cfg, matrix, scores, probs, val, baselines, choices, loggers, best_val, ckpt_path, notes) -> float | None:
+def report(cfg, matrix, scores, probs, val, baselines, choices, loggers, best_val, ckpt_path, notes,
+           method: str | None = None) -> float | None:
     """Evaluate the router's routes (argmax of `scores` over the test queries) beside the baselines, with its
     calibration, confidence fallback (threshold chosen on `val`) and quality-cost curve (router_analysis.py);
     write the run's reports, log them, print the table; return the best validation routed score (scaled as the
-    reports)."""
+    reports). The router's rows are named `method` (default: cfg.router.name)."""
     from rewardroute.evaluation.cost import answer_costs
     from rewardroute.evaluation.evaluate import evaluate
     from rewardroute.evaluation.report import write_report
     from rewardroute.evaluation.router_analysis import analyse
     from rewardroute.pipeline.loggers import log_results
 
+    method = method or cfg.router.name
     test = matrix.mask("test")
     experts = list(matrix.experts)
     one_hot = np.eye(len(experts))
     pool = cfg.expert_pool
     costs = answer_costs(pool.costs, experts, matrix.select(test).new_tokens, int(test.sum())) if pool and pool.costs else None
-    fallback, analysis = analyse(cfg.router.name, probs, matrix.metric[test], baselines["bma"].argmax(axis=1), val,
+    fallback, analysis = analyse(method, probs, matrix.metric[test], baselines["bma"].argmax(axis=1), val,
                                  costs, experts, cfg.data.report_scale)
-    routes = {cfg.router.name: one_hot[scores.argmax(axis=1)], **fallback}
+    routes = {method: one_hot[scores.argmax(axis=1)], **fallback}
     rankers = {}
     if cfg.reward_model is not None:  # reward-model ranking: every expert answers, the reward model picks
         rankers["rmr"] = one_hot[matrix.scores[test].argmax(axis=1)]
@@ -316,10 +324,10 @@ def report(cfg, matrix, scores, probs, val, baselines, choices, loggers, best_va
         "selection": {"val_routed_best": best_val, "checkpoint": Path(ckpt_path).name if ckpt_path else None},
         **({"cross_fit_folds": cfg.data.cross_fit_folds} if cfg.data.cross_fit_folds else {}),
         **results,
-        "analysis": {cfg.router.name: {**analysis, **({"cost_unit": pool.cost_unit} if costs is not None else {})}},
+        "analysis": {method: {**analysis, **({"cost_unit": pool.cost_unit} if costs is not None else {})}},
     }
     out_dir = Path(cfg.paths.output_dir)
-    notes = [f"checkpoint: {ckpt_path} (best validation routed score "
+    notes = [f"checkpoint: {ckpt_path or 'none'} (best validation routed score "
              + ("–" if best_val is None else f"{best_val:.4g}") + ")", *notes, f"folder: {out_dir}"]
     files = write_report(results, out_dir, reference=OmegaConf.to_container(cfg.reference), notes=notes)
     log_results(loggers, results, files)

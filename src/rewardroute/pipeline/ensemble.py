@@ -1,0 +1,102 @@
+"""An ensemble of trained routers (`task=ensemble runs=[<run folder>, ...]`): each run's router is rebuilt from
+its saved config with its best checkpoint, and the ensemble routes each query by a Borda count over the experts:
+each member ranks the experts by its probabilities, the ensemble routes to the best mean rank (ties to the
+higher mean probability). It is evaluated as a router of its own (calibration, confidence fallback, quality-cost
+curve, all read from its Borda shares) beside every baseline; its validation routed score is what chooses
+between it and its members.
+
+Ranks rather than averaged probabilities, because routers of different kinds put their probabilities on
+different scales: averaged, the sharpest member decides (on RouterDC's data the five frozen routers averaged
+route at 53.9 ID, ranked at 57.7). Members weigh the same: weights fitted on a few hundred validation queries
+would mostly fit their noise.
+
+    python run.py experiment=routerdc task=ensemble "runs=['outputs/a','outputs/b']"
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger(__name__)
+
+
+def ensemble(cfg: DictConfig) -> float | None:
+    """Returns the ensemble's validation routed score (scaled as the reports; None without validation queries)."""
+    from rewardroute.data.load import load_matrix
+    from rewardroute.evaluation.baselines import baseline_routes
+    from rewardroute.evaluation.router_analysis import Validation
+    from rewardroute.pipeline.loggers import build_loggers
+    from rewardroute.pipeline.train import predict, report, restored, start
+
+    if len(cfg.runs) < 2:
+        raise ValueError(f"task=ensemble needs runs=[<folder of a task=train run>, ...] with two or more runs, got "
+                         f"{list(cfg.runs)}")
+    members = [member(cfg, Path(run)) for run in cfg.runs]  # every folder checked before any prediction
+    start(cfg)
+    matrix = load_matrix(cfg)
+    baselines, choices = baseline_routes(matrix, OmegaConf.to_container(cfg.data.proxy_train))
+    val_rows, scale = matrix.mask("val"), cfg.data.report_scale
+    test_probs, val_probs, rows = [], [], []
+    for run, (member_cfg, ckpt) in zip(cfg.runs, members):
+        log.info("ensemble member %s: router=%s, %s", run, member_cfg.router.name, ckpt.name)
+        parts = restored(member_cfg, matrix, str(ckpt))
+        test_probs.append(predict(parts.module, parts.datamodule, cfg.trainer, None)[1])
+        val_probs.append(predict(parts.module, parts.datamodule, cfg.trainer, None, "val")[1] if val_rows.any() else None)
+        rows.append({"run": str(run), "router": member_cfg.router.name, "checkpoint": ckpt.name,
+                     "val_routed": routed(val_probs[-1], matrix.metric[val_rows], scale)})
+    probs = borda(test_probs)
+    val = None
+    if val_rows.any():
+        bma = np.full(val_rows.sum(), list(matrix.experts).index(choices["bma"]))
+        val = Validation(borda(val_probs), matrix.metric[val_rows], bma)
+    best_val = None if val is None else routed(val.probs, val.metric, 1.0)
+    out_dir = Path(cfg.paths.output_dir)
+    (out_dir / "ensemble.json").write_text(json.dumps(
+        {"members": rows, "val_routed": None if best_val is None else best_val * scale}, indent=2) + "\n")
+    notes = [f"ensemble of {len(rows)} routers by Borda count; validation routed score per member: "
+             + ", ".join(f"{r['router']} {fmt(r['val_routed'])} ({r['run']})" for r in rows)]
+    return report(cfg, matrix, probs, probs, val, baselines, choices, build_loggers(cfg.logger), best_val, None,
+                  notes, method="ensemble")
+
+
+def member(cfg: DictConfig, run: Path) -> tuple[DictConfig, Path]:
+    """The config a run was trained with (its router, backbone and labels; data, paths and trainer from `cfg`)
+    and its best checkpoint."""
+    saved = run / ".hydra" / "config.yaml"
+    checkpoints = sorted((run / "checkpoints").glob("best-epoch*.ckpt"))
+    if not saved.is_file() or len(checkpoints) != 1:
+        raise FileNotFoundError(f"runs: {run} is not the folder of a finished task=train run: expected "
+                                f".hydra/config.yaml and one checkpoints/best-epoch*.ckpt, found "
+                                f"{'the config' if saved.is_file() else 'no config'} and {len(checkpoints)} "
+                                "checkpoints (cross-fitted and fast_dev_run runs keep none)")
+    member_cfg = OmegaConf.load(saved)
+    if member_cfg.data.name != cfg.data.name:
+        raise ValueError(f"runs: {run} was trained on data={member_cfg.data.name}, this ensemble routes "
+                         f"data={cfg.data.name}")
+    for key in ("data", "paths", "trainer"):  # this run's, resolved: the member's may name another machine
+        member_cfg[key] = OmegaConf.create(OmegaConf.to_container(cfg[key], resolve=True))
+    return member_cfg, checkpoints[0]
+
+
+def borda(probs: list[np.ndarray]) -> np.ndarray:
+    """[queries, experts] shares summing to 1 from the members' probabilities: each expert's mean rank + 1 (1 is
+    every member's last choice), normalised, nudged by the mean probability so that ties go to the likelier."""
+    ranks = np.mean([p.argsort(axis=1).argsort(axis=1) for p in probs], axis=0)
+    points = ranks + 1 + 1e-3 * np.mean(probs, axis=0)  # the nudge (< 1e-3) is below any rank step (1 / members)
+    return (points / points.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def routed(probs: np.ndarray | None, metric: np.ndarray, scale: float) -> float | None:
+    """The mean metric of the experts the probabilities route to."""
+    if probs is None:
+        return None
+    return float(metric[np.arange(len(metric)), probs.argmax(axis=1)].mean()) * scale
+
+
+def fmt(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}"
