@@ -11,8 +11,10 @@ baseline, each router's settings chosen on the validation split carved from trai
    (the best fast setting where none does).
 2. With --finetune ROUTER ..., each named router is trained again from its chosen setting with the encoder
    fine-tuned (experiment=routerdc: the paper's recipe, lr 5e-5; one run per --finetune-epochs value, 3 by
-   default; about 10 minutes an epoch on a 2-core CPU). The best validation score of the frozen and the
-   fine-tuned runs is that router's result; the record keeps every run.
+   default, and per --finetune-seeds value, 42 by default; about 10 minutes an epoch on a 2-core CPU). With
+   several seeds, the Borda count of an epoch count's seeds (task=ensemble) is a candidate too: fine-tuned
+   runs differ by seed about as much as validation can tell apart. The best validation score of the frozen
+   and the fine-tuned candidates is that router's result; the record keeps every run.
 3. With --ensemble, the chosen runs of every router are combined by a Borda count (task=ensemble) and the
    ensemble competes with them on validation.
 4. The best router on validation is named in the record (`best_on_validation`).
@@ -20,7 +22,7 @@ baseline, each router's settings chosen on the validation split carved from trai
    its confidence-fallback variant and every baseline. The whole record goes to <out>/<time>/bench.json.
 
     python bench/routerdc.py [--data-root ../shared/data/routerdc_7llm] [--routers zooter knn ...] [--finetune zooter ...]
-                             [--ensemble]
+                             [--finetune-epochs 3 5] [--finetune-seeds 42 43] [--ensemble]
 """
 
 from __future__ import annotations
@@ -60,8 +62,22 @@ def grids(args) -> dict[str, list[list[str]]]:
 def run(overrides: list[str], out: Path) -> dict:
     run_task(compose_config(overrides + QUIET, str(out)))
     timing = out / "timing.json"  # a trained run's (an ensemble trains nothing)
-    return {**json.loads((out / "results.json").read_text()), "folder": str(out),
+    results = json.loads((out / "results.json").read_text())
+    return {**results, "folder": str(out), "method": next(iter(results["analysis"])),  # the router's own rows
             "timing": json.loads(timing.read_text()) if timing.is_file() else {}}
+
+
+def consider(chosen: dict, results: dict, name: str, res: dict, what: str, **how) -> None:
+    """Record a fine-tuned candidate of router `name`; where its validation score beats the chosen one it becomes
+    the router's result (route_latency.py rebuilds it from `how`: experiment + setting, or skips `runs`)."""
+    val, groups = res["selection"]["val_routed_best"], res["methods"][res["method"]]["groups"]
+    chosen["finetuned"].append({"run": what, "val_routed": val, "folder": res["folder"], "id_avg": groups["ID"],
+                                "ood_avg": groups["OOD"], **how})
+    print(f"{name} {what}: validation routed accuracy {val:.2f} (best so far {chosen['val_routed']:.2f})", flush=True)
+    if val > chosen["val_routed"]:
+        chosen.pop("runs", None)
+        chosen.update(val_routed=val, folder=res["folder"], **how)
+        results[name] = res
 
 
 def main() -> None:
@@ -73,12 +89,16 @@ def main() -> None:
                         help="train these routers again with the encoder fine-tuned (each must be in --routers)")
     parser.add_argument("--finetune-epochs", type=int, nargs="+", default=[3],
                         help="one fine-tuned run per value (the linear schedule spans them all)")
+    parser.add_argument("--finetune-seeds", type=int, nargs="+", default=[42],
+                        help="one fine-tuned run per seed and epoch count; with several, their Borda count too")
     parser.add_argument("--ensemble", action="store_true",
                         help="also route by a Borda count of every router's chosen run, chosen on validation as one")
     parser.add_argument("--fast-share", type=float, default=0.95,
                         help="fast keeps the fewest layers reaching this share of the best validation score")
     parser.add_argument("--temperatures", type=float, nargs="+", default=[0.05, 0.1, 0.2, 0.5, 1.0])
     parser.add_argument("--betas", type=float, nargs="+", default=[0.0, 0.3, 0.5, 0.7, 1.0])
+    parser.add_argument("--overrides", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="for every run, before each setting (trainer=gpu; backbone=tiny for a smoke run)")
     parser.add_argument("--out", default=str(PROJECT_ROOT / "outputs" / "bench" / "routerdc"))
     args = parser.parse_args()
     for name in set(args.finetune) - set(args.routers):
@@ -87,7 +107,8 @@ def main() -> None:
         parser.error("--ensemble needs two or more --routers")
 
     out = Path(args.out) / time.strftime("%Y-%m-%d_%H-%M-%S")
-    frozen = ["experiment=routerdc_frozen", *([f"data.root={args.data_root}"] if args.data_root else [])]
+    frozen = ["experiment=routerdc_frozen", *([f"data.root={args.data_root}"] if args.data_root else []),
+              *args.overrides]
     labels: list[str] = []  # zooter's chosen labels, for the routers that share them
     chosen, results, top = {}, {}, 0.0  # top: the best validation score of every run so far
     for name in args.routers:
@@ -112,18 +133,22 @@ def main() -> None:
         chosen[name]["finetuned"] = []
         for epochs in args.finetune_epochs:
             setting = ["router.freeze_encoder=false", f"trainer.max_epochs={epochs}", *chosen[name]["setting"]]
-            tuned = run(["experiment=routerdc", *frozen[1:], f"router={name}", *setting],
-                        out / f"{name}_finetuned_{epochs}epochs")
-            val, groups = tuned["selection"]["val_routed_best"], tuned["methods"][name]["groups"]
-            chosen[name]["finetuned"].append({"setting": setting, "val_routed": val, "folder": tuned["folder"],
-                                              "id_avg": groups["ID"], "ood_avg": groups["OOD"]})
-            print(f"{name} fine-tuned {epochs} epochs: validation routed accuracy {val:.2f} "
-                  f"(best so far {chosen[name]['val_routed']:.2f})", flush=True)
-            if val > chosen[name]["val_routed"]:  # route_latency.py rebuilds it from experiment + setting
-                chosen[name].update(experiment="routerdc", setting=setting, val_routed=val, folder=tuned["folder"])
-                results[name] = tuned
+            seeds = []
+            for seed in args.finetune_seeds:
+                tuned = run(["experiment=routerdc", *frozen[1:], f"router={name}", *setting, f"seed={seed}"],
+                            out / f"{name}_finetuned_{epochs}epochs_seed{seed}")
+                seeds.append(tuned)
+                consider(chosen[name], results, name, tuned, f"fine-tuned {epochs} epochs, seed {seed}",
+                         setting=[*setting, f"seed={seed}"], experiment="routerdc")
+            if len(seeds) > 1:  # the seeds' routers together: a candidate of its own
+                folders = ",".join(f"'{r['folder']}'" for r in seeds)
+                together = run([*frozen, "task=ensemble", f"runs=[{folders}]"], out / f"{name}_finetuned_{epochs}epochs_seeds")
+                consider(chosen[name], results, name, together, f"fine-tuned {epochs} epochs, seeds "
+                         f"{', '.join(map(str, args.finetune_seeds))} by Borda count", setting=setting,
+                         experiment="routerdc", runs=[r["folder"] for r in seeds])
     if args.ensemble:
-        folders = ",".join(f"'{chosen[n]['folder']}'" for n in args.routers)
+        runs = [f for n in args.routers for f in chosen[n].get("runs", [chosen[n]["folder"]])]  # a seeds' count: each seed
+        folders = ",".join(f"'{f}'" for f in runs)
         res = run([*frozen, "task=ensemble", f"runs=[{folders}]"], out / "ensemble")
         chosen["ensemble"] = {"runs": list(args.routers), "val_routed": res["selection"]["val_routed_best"],
                               "folder": res["folder"]}
@@ -134,13 +159,14 @@ def main() -> None:
     summary = {}
     for name, res in results.items():  # each router and its fallback variant; the baselines from any run
         for method, m in res["methods"].items():
-            if m["kind"] != "expert" and (m["kind"] == "baseline" or method.startswith(name)):
+            if m["kind"] == "baseline" or (m["kind"] == "router" and method.startswith(res["method"])):
+                method = name + method[len(res["method"]):] if m["kind"] == "router" else method
                 summary.setdefault(method, {"id_avg": m["groups"]["ID"], "ood_avg": m["groups"]["OOD"]})
     finetuned = [n for n in args.finetune if chosen[n].get("experiment") == "routerdc"]
     record = {"encoder": "MiniLM (bundled), frozen" + (f" ({', '.join(finetuned)} fine-tuned)" if finetuned else ""),
               "chosen": chosen, "best_on_validation": max(chosen, key=lambda n: chosen[n]["val_routed"]),
               "results": summary,
-              "analysis": {n: r["analysis"][n] for n, r in results.items()}}
+              "analysis": {n: r["analysis"][r["method"]] for n, r in results.items()}}
     (out / "bench.json").write_text(json.dumps(record, indent=2) + "\n")
     width = max(map(len, summary))
     print(f"\n{'method':{width}}  ID avg  OOD avg")

@@ -3,11 +3,13 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from conftest import TINY, read_results, run_entry
 
 from rewardroute.pipeline.ensemble import borda
+from rewardroute.pipeline.predictions import read_predictions, write_predictions
 from rewardroute.pipeline.tasks import run_task
 
 
@@ -45,6 +47,47 @@ def test_ensemble_of_two_router_kinds_through_run_py(compose_cfg, tmp_path, cach
     assert [m["router"] for m in record["members"]] == ["zooter", "regression"]
     assert record["val_routed"] == pytest.approx(results["selection"]["val_routed_best"])
     assert "ensemble of 2 routers by Borda count" in (tmp_path / "ens" / "results.md").read_text()
+
+
+def test_a_run_saves_the_probabilities_it_routed_by(compose_cfg, tmp_path):
+    run_task(compose_cfg(*TINY, out="a"))
+    results = read_results(tmp_path / "a")
+    rows = pd.read_parquet(tmp_path / "a" / "predictions.parquet")
+    experts = list(rows.columns[2:])
+    assert rows["split"].value_counts().to_dict() == {s: results["counts"][s] for s in ("test", "val")}
+    assert np.allclose(rows[experts].sum(axis=1), 1, atol=1e-5)
+    routed = rows[rows["split"] == "test"][experts].idxmax(axis=1).value_counts().to_dict()
+    counts = {}
+    for per_subset in results["methods"]["zooter"]["routing"].values():
+        for expert, n in per_subset.items():
+            counts[expert] = counts.get(expert, 0) + n
+    assert routed == {e: n for e, n in counts.items() if n}
+
+
+def test_read_predictions_refuses_other_queries_or_experts(tmp_path):
+    probs = np.array([[0.2, 0.8], [0.6, 0.4]], np.float32)
+    write_predictions(tmp_path, ["a", "b"], {"test": (["q1", "q2"], probs)})
+    assert read_predictions(tmp_path, ["a", "b"], {"test": ["q2", "q1"]})["test"] == pytest.approx(probs[::-1])
+    assert read_predictions(tmp_path, ["a", "b"], {"test": ["q1", "q3"]}) is None  # a query it never routed
+    assert read_predictions(tmp_path, ["b", "a"], {"test": ["q1"]}) is None  # another pool (or order)
+    assert read_predictions(tmp_path, ["a", "b"], {"val": ["q1"]}) is None  # no validation rows
+    assert read_predictions(tmp_path / "none", ["a", "b"], {"test": ["q1"]}) is None
+
+
+def test_members_read_from_their_runs_route_as_members_predicted_again(compose_cfg, tmp_path):
+    run_task(compose_cfg(*TINY, out="zooter"))
+    run_task(compose_cfg(*TINY, "router=regression", out="regression"))
+    runs = f"runs=['{tmp_path / 'zooter'}','{tmp_path / 'regression'}']"
+    run_task(compose_cfg(*TINY, "task=ensemble", runs, out="read"))
+    for name in ("zooter", "regression"):
+        (tmp_path / name / "predictions.parquet").unlink()
+    run_task(compose_cfg(*TINY, "task=ensemble", runs, out="predicted"))
+    read, predicted = (json.loads((tmp_path / f / "ensemble.json").read_text()) for f in ("read", "predicted"))
+    assert [m["probabilities"] for m in read["members"]] == ["predictions.parquet"] * 2
+    assert all(m["probabilities"].endswith("predicted again") for m in predicted["members"])
+    assert read["val_routed"] == pytest.approx(predicted["val_routed"])
+    methods = [read_results(tmp_path / f)["methods"]["ensemble"] for f in ("read", "predicted")]
+    assert methods[0]["routing"] == methods[1]["routing"]
 
 
 def test_bad_runs_are_named(compose_cfg, tmp_path):

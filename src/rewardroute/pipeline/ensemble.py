@@ -1,5 +1,6 @@
 """An ensemble of trained routers (`task=ensemble runs=[<run folder>, ...]`): each run's router is rebuilt from
-its saved config with its best checkpoint, and the ensemble routes each query by a Borda count over the experts:
+its saved config with its best checkpoint (or its probabilities read from the run's predictions.parquet, where
+it holds these queries), and the ensemble routes each query by a Borda count over the experts:
 each member ranks the experts by its probabilities, the ensemble routes to the best mean rank (ties to the
 higher mean probability). It is evaluated as a router of its own (calibration, confidence fallback, quality-cost
 curve, all read from its Borda shares) beside every baseline; its validation routed score is what chooses
@@ -31,6 +32,7 @@ def ensemble(cfg: DictConfig) -> float | None:
     from rewardroute.evaluation.baselines import baseline_routes
     from rewardroute.evaluation.router_analysis import Validation
     from rewardroute.pipeline.loggers import build_loggers
+    from rewardroute.pipeline.predictions import read_predictions
     from rewardroute.pipeline.train import predict, report, restored, start
 
     if len(cfg.runs) < 2:
@@ -41,13 +43,18 @@ def ensemble(cfg: DictConfig) -> float | None:
     matrix = load_matrix(cfg)
     baselines, choices = baseline_routes(matrix, OmegaConf.to_container(cfg.data.proxy_train))
     val_rows, scale = matrix.mask("val"), cfg.data.report_scale
+    wanted = {s: matrix.queries["query_id"][matrix.mask(s)].tolist() for s in ("test", "val") if matrix.mask(s).any()}
     test_probs, val_probs, rows = [], [], []
     for run, (member_cfg, ckpt) in zip(cfg.runs, members):
-        log.info("ensemble member %s: router=%s, %s", run, member_cfg.router.name, ckpt.name)
-        parts = restored(member_cfg, matrix, str(ckpt))
-        test_probs.append(predict(parts.module, parts.datamodule, cfg.trainer, None)[1])
-        val_probs.append(predict(parts.module, parts.datamodule, cfg.trainer, None, "val")[1] if val_rows.any() else None)
-        rows.append({"run": str(run), "router": member_cfg.router.name, "checkpoint": ckpt.name,
+        probs = read_predictions(run, list(matrix.experts), wanted)  # what the run routed, where it routed these
+        source = "predictions.parquet" if probs else f"{ckpt.name}, predicted again"
+        log.info("ensemble member %s: router=%s, %s", run, member_cfg.router.name, source)
+        if probs is None:
+            parts = restored(member_cfg, matrix, str(ckpt))
+            probs = {s: predict(parts.module, parts.datamodule, cfg.trainer, None, s)[1] for s in wanted}
+        test_probs.append(probs["test"])
+        val_probs.append(probs.get("val"))
+        rows.append({"run": str(run), "router": member_cfg.router.name, "probabilities": source,
                      "val_routed": routed(val_probs[-1], matrix.metric[val_rows], scale)})
     probs = borda(test_probs)
     val = None

@@ -290,13 +290,15 @@ def report(cfg, matrix, scores, probs, val, baselines, choices, loggers, best_va
            method: str | None = None) -> float | None:
     """Evaluate the router's routes (argmax of `scores` over the test queries) beside the baselines, with its
     calibration, confidence fallback (threshold chosen on `val`) and quality-cost curve (router_analysis.py);
-    write the run's reports, log them, print the table; return the best validation routed score (scaled as the
-    reports). The router's rows are named `method` (default: cfg.router.name)."""
+    write the run's reports and per-query probabilities (predictions.py), log them, print the table; return the
+    best validation routed score (scaled as the reports). The router's rows are named `method` (default:
+    cfg.router.name)."""
     from rewardroute.evaluation.cost import answer_costs
     from rewardroute.evaluation.evaluate import evaluate
     from rewardroute.evaluation.report import write_report
     from rewardroute.evaluation.router_analysis import analyse
     from rewardroute.pipeline.loggers import log_results
+    from rewardroute.pipeline.predictions import write_predictions
 
     method = method or cfg.router.name
     test = matrix.mask("test")
@@ -327,6 +329,11 @@ def report(cfg, matrix, scores, probs, val, baselines, choices, loggers, best_va
         "analysis": {method: {**analysis, **({"cost_unit": pool.cost_unit} if costs is not None else {})}},
     }
     out_dir = Path(cfg.paths.output_dir)
+    ids = matrix.queries["query_id"]
+    splits = {"test": (ids[test], probs)}
+    if val is not None and matrix.mask("val").sum() == len(val.probs):  # a cross-fit's folds share no val split
+        splits["val"] = (ids[matrix.mask("val")], val.probs)
+    write_predictions(out_dir, experts, splits)
     notes = [f"checkpoint: {ckpt_path or 'none'} (best validation routed score "
              + ("–" if best_val is None else f"{best_val:.4g}") + ")", *notes, f"folder: {out_dir}"]
     files = write_report(results, out_dir, reference=OmegaConf.to_container(cfg.reference), notes=notes)
