@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 def ensemble(cfg: DictConfig) -> float | None:
     """Returns the ensemble's validation routed score (scaled as the reports; None without validation queries)."""
+    from rewardroute.cache import write_files
     from rewardroute.data.load import load_matrix
     from rewardroute.evaluation.baselines import baseline_routes
     from rewardroute.evaluation.router_analysis import Validation
@@ -62,9 +63,8 @@ def ensemble(cfg: DictConfig) -> float | None:
         bma = np.full(val_rows.sum(), list(matrix.experts).index(choices["bma"]))
         val = Validation(borda(val_probs), matrix.metric[val_rows], bma)
     best_val = None if val is None else routed(val.probs, val.metric, 1.0)
-    out_dir = Path(cfg.paths.output_dir)
-    (out_dir / "ensemble.json").write_text(json.dumps(
-        {"members": rows, "val_routed": None if best_val is None else best_val * scale}, indent=2) + "\n")
+    record = json.dumps({"members": rows, "val_routed": None if best_val is None else best_val * scale}, indent=2)
+    write_files(cfg.paths.output_dir, {"ensemble": ("ensemble.json", lambda p: p.write_text(record + "\n"))})
     notes = [f"ensemble of {len(rows)} routers by Borda count; validation routed score per member: "
              + ", ".join(f"{r['router']} {fmt(r['val_routed'])} ({r['run']})" for r in rows)]
     return report(cfg, matrix, probs, probs, val, baselines, choices, build_loggers(cfg.logger), best_val, None,
