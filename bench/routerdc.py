@@ -11,7 +11,7 @@ baseline, each router's settings chosen on the validation split carved from trai
    (the best fast setting where none does).
 2. With --finetune ROUTER ..., each named router is trained again from its chosen setting with the encoder
    fine-tuned (experiment=routerdc: the paper's recipe, lr 5e-5; one run per --finetune-epochs value, 3 by
-   default, and per --finetune-seeds value, 42 by default; about 10 minutes an epoch on a 2-core CPU). With
+   default, and per --finetune-seeds value, 42 by default; 4 to 10 minutes an epoch on a 2-core CPU). With
    several seeds, the Borda count of an epoch count's seeds (task=ensemble) is a candidate too: fine-tuned
    runs differ by seed about as much as validation can tell apart. The best validation score of the frozen
    and the fine-tuned candidates is that router's result; the record keeps every run.
