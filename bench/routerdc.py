@@ -150,7 +150,7 @@ def main() -> None:
         runs = [f for n in args.routers for f in chosen[n].get("runs", [chosen[n]["folder"]])]  # a seeds' count: each seed
         folders = ",".join(f"'{f}'" for f in runs)
         res = run([*frozen, "task=ensemble", f"runs=[{folders}]"], out / "ensemble")
-        chosen["ensemble"] = {"runs": list(args.routers), "val_routed": res["selection"]["val_routed_best"],
+        chosen["ensemble"] = {"runs": runs, "val_routed": res["selection"]["val_routed_best"],
                               "folder": res["folder"]}
         results["ensemble"] = res
         print(f"ensemble of {', '.join(args.routers)}: validation routed accuracy {chosen['ensemble']['val_routed']:.2f}",

@@ -189,7 +189,7 @@ class RunConfig:
     tags: List[str] = field(default_factory=list)
     seed: int = 42
     ckpt_path: Optional[str] = None  # task=evaluate: the router checkpoint to evaluate
-    runs: List[str] = field(default_factory=list)  # task=ensemble: folders of task=train runs to average
+    runs: List[str] = field(default_factory=list)  # task=ensemble: folders of task=train runs to combine
     dir: Optional[str] = None  # task=report: the sweep folder of task=benchmark jobs
     data: DataConfig = field(default_factory=DataConfig)
     labels: LabelsConfig = field(default_factory=LabelsConfig)
