@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rewardroute.schema import PROJECT_ROOT
+from rewardroute.schema import PROJECT_ROOT, register_configs
 
 os.environ.setdefault("WANDB_MODE", "offline")
 CRITERIA = ("pooled", "per_subset")
@@ -48,7 +48,6 @@ def main() -> None:
 
     from rewardroute.data.load import load_matrix
     from rewardroute.evaluation.baselines import baseline_routes
-    from rewardroute.main import compose_config  # noqa: F401  (registers the config resolvers)
     from rewardroute.pipeline.predictions import FILE
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -56,6 +55,7 @@ def main() -> None:
     parser.add_argument("--resamples", type=int, default=1000)
     parser.add_argument("--out", default=str(PROJECT_ROOT / "outputs" / "bench" / "selection_criteria.json"))
     args = parser.parse_args()
+    register_configs()  # the resolvers the runs' saved configs use
 
     wrote = (FILE, "results.json", ".hydra/config.yaml")  # what every finished router run writes
     missing = [str(r) for r in args.runs if not all((r / f).is_file() for f in wrote)]
@@ -78,7 +78,11 @@ def main() -> None:
         probs = pd.read_parquet(run / FILE).query("split == 'val'")
         if len(probs) != val.sum():
             parser.error(f"{run}/{FILE}: {len(probs)} validation queries, the data has {val.sum()}")
-        order = probs["query_id"].map(row).to_numpy()
+        order = probs["query_id"].map(row)
+        if order.isna().any():
+            parser.error(f"{run}/{FILE}: validation query {probs['query_id'][order.isna()].iloc[0]!r} is not a "
+                         f"validation query of {args.runs[0]}'s split (runs of one split only)")
+        order = order.to_numpy(dtype=int)
         name = str(run)
         routed[name] = np.empty(val.sum())
         routed[name][order] = matrix.metric[val][order, probs[list(matrix.experts)].to_numpy().argmax(1)]
