@@ -1,12 +1,14 @@
 """What the benchmarks share: rounds that alternate between the contenders (this machine is noisy: whatever
-slows one round slows both sides of it), medians, and the JSON record."""
+slows one round slows both sides of it), medians, and the JSON record; for the analyses of trained runs,
+reading what the runs wrote and the per-task choice they are measured against."""
 
 from __future__ import annotations
 
 import json
 import statistics
 import time
-from typing import Callable
+from collections.abc import Callable
+from pathlib import Path
 
 from rewardroute.schema import PROJECT_ROOT
 
@@ -43,3 +45,50 @@ def record(name: str, ours: list[float], baseline: list[float], **extra) -> dict
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result))
     return result
+
+
+def read_runs(parser, runs: list[Path], splits=("val", "test")):
+    """Finished router runs of one data set and split, from what they wrote (nothing is predicted again).
+    Returns (the first run's config, the response matrix, {run: {split: [queries of the split in matrix order,
+    experts] probabilities}}, {run: results.json}); refuses (parser.error) folders that are not such runs."""
+    from omegaconf import OmegaConf
+
+    from rewardroute.data.load import load_matrix
+    from rewardroute.pipeline.predictions import FILE, read_predictions
+    from rewardroute.schema import register_configs
+
+    register_configs()  # the resolvers the runs' saved configs use
+    wrote = (FILE, "results.json", ".hydra/config.yaml")  # what every finished router run writes
+    missing = [str(r) for r in runs if not all((r / f).is_file() for f in wrote)]
+    if missing:
+        parser.error(f"not a finished router run (expected {', '.join(wrote)}): {', '.join(missing)}")
+    cfg = OmegaConf.load(runs[0] / ".hydra" / "config.yaml")
+    matrix = load_matrix(cfg)
+    ids = {s: list(matrix.queries["query_id"][matrix.mask(s)]) for s in splits}
+    for s in splits:
+        if not ids[s]:
+            parser.error(f"{cfg.data.name} has no {s} queries")
+    probs, results = {}, {}
+    for run in runs:
+        results[str(run)] = json.loads((run / "results.json").read_text())
+        if results[str(run)]["data"] != cfg.data.name:
+            parser.error(f"{run} routes data={results[str(run)]['data']}, {runs[0]} data={cfg.data.name}: one data set")
+        probs[str(run)] = read_predictions(run, list(matrix.experts), ids)
+        if probs[str(run)] is None:
+            parser.error(f"{run}/{FILE}: not every {'/'.join(splits)} query of {runs[0]}'s split with its experts "
+                         f"(runs of one split only)")
+    return cfg, matrix, probs, results
+
+
+def per_task_choice(matrix, proxy_train: dict[str, str], split: str):
+    """The per-task choice for the queries of `split` (one-hot [queries, experts]): each subset's best expert on
+    the training queries (its proxy subset's where it has none, data.proxy_train). For test, chosen on train and
+    validation, as the evaluation's dataset oracle; for validation, on train alone (out of sample)."""
+    from dataclasses import replace
+
+    from rewardroute.evaluation.baselines import baseline_routes
+
+    if split != "test":
+        matrix = matrix.select(matrix.mask("train") | matrix.mask(split))
+        matrix = replace(matrix, queries=matrix.queries.assign(split=matrix.queries["split"].replace(split, "test")))
+    return baseline_routes(matrix, proxy_train)[0]["dataset_oracle"]

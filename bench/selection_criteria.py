@@ -22,12 +22,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+from common import per_task_choice, read_runs
 
-from rewardroute.schema import PROJECT_ROOT, register_configs
+from rewardroute.schema import PROJECT_ROOT
 
 os.environ.setdefault("WANDB_MODE", "offline")
 CRITERIA = ("pooled", "per_subset")
@@ -46,53 +46,22 @@ def main() -> None:
     from omegaconf import OmegaConf
     from scipy.stats import spearmanr
 
-    from rewardroute.data.load import load_matrix
-    from rewardroute.evaluation.baselines import baseline_routes
-    from rewardroute.pipeline.predictions import FILE
-
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", type=Path, help="run folders (with predictions.parquet, results.json)")
     parser.add_argument("--resamples", type=int, default=1000)
     parser.add_argument("--out", default=str(PROJECT_ROOT / "outputs" / "bench" / "selection_criteria.json"))
     args = parser.parse_args()
-    register_configs()  # the resolvers the runs' saved configs use
-
-    wrote = (FILE, "results.json", ".hydra/config.yaml")  # what every finished router run writes
-    missing = [str(r) for r in args.runs if not all((r / f).is_file() for f in wrote)]
-    if missing:
-        parser.error(f"not a finished router run (expected {', '.join(wrote)}): {', '.join(missing)}")
-    cfg = OmegaConf.load(args.runs[0] / ".hydra" / "config.yaml")
-    matrix = load_matrix(cfg)
+    cfg, matrix, probs, results = read_runs(parser, args.runs, splits=("val",))
     val = matrix.mask("val")
-    if not val.any():
-        parser.error(f"{cfg.data.name} has no validation queries")
-    subsets, scale = matrix.queries["subset"].to_numpy()[val], cfg.data.report_scale
-    row = {q: i for i, q in enumerate(matrix.queries["query_id"][val])}
+    subsets, scale, metric = matrix.queries["subset"].to_numpy()[val], cfg.data.report_scale, matrix.metric[val]
 
     routed, test = {}, {}
-    for run in args.runs:
-        results = json.loads((run / "results.json").read_text())
-        if results["data"] != cfg.data.name:
-            parser.error(f"{run} routes data={results['data']}, {args.runs[0]} data={cfg.data.name}: one data set")
-        method = next(m for m, v in results["methods"].items() if v["kind"] == "router" and "+" not in m)
-        probs = pd.read_parquet(run / FILE).query("split == 'val'")
-        if len(probs) != val.sum():
-            parser.error(f"{run}/{FILE}: {len(probs)} validation queries, the data has {val.sum()}")
-        order = probs["query_id"].map(row)
-        if order.isna().any():
-            parser.error(f"{run}/{FILE}: validation query {probs['query_id'][order.isna()].iloc[0]!r} is not a "
-                         f"validation query of {args.runs[0]}'s split (runs of one split only)")
-        order = order.to_numpy(dtype=int)
-        name = str(run)
-        routed[name] = np.empty(val.sum())
-        routed[name][order] = matrix.metric[val][order, probs[list(matrix.experts)].to_numpy().argmax(1)]
-        test[name] = results["methods"][method]["groups"]
-    # The per-task choice as the routers' reference: each subset's best expert on train, scored on validation.
-    held_out = matrix.select(~matrix.mask("test"))
-    as_test = held_out.queries["split"].replace("val", "test")
-    held_out = replace(held_out, queries=held_out.queries.assign(split=as_test))
-    per_task = baseline_routes(held_out, OmegaConf.to_container(cfg.data.proxy_train))[0]["dataset_oracle"]
-    per_task = (per_task * held_out.metric[held_out.mask("test")]).sum(1)
+    for name, run in probs.items():
+        routed[name] = metric[np.arange(len(metric)), run["val"].argmax(1)]
+        method = next(m for m, v in results[name]["methods"].items() if v["kind"] == "router" and "+" not in m)
+        test[name] = results[name]["methods"][method]["groups"]
+    # The per-task choice as the routers' reference, scored on validation.
+    per_task = (per_task_choice(matrix, OmegaConf.to_container(cfg.data.proxy_train), "val") * metric).sum(1)
 
     names, groups = list(routed), list(next(iter(test.values())))
     table = pd.DataFrame({c: {n: scale * float(scores(routed[n], subsets)[c]) for n in names} for c in CRITERIA})

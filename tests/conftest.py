@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
@@ -13,8 +14,8 @@ import pytest
 
 os.environ.update(WANDB_MODE="offline", WANDB_SILENT="true", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
 
-from rewardroute.main import compose_config  # noqa: E402
-from rewardroute.schema import PROJECT_ROOT  # noqa: E402
+from rewardroute.main import compose_config
+from rewardroute.schema import PROJECT_ROOT
 
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 needs_shared_data = pytest.mark.skipif(
@@ -66,9 +67,16 @@ def run_entry(args: list[str], tmp_path: Path, cache_dir: Path, timeout: int = 6
         cmd.append(f"hydra.sweep.dir={tmp_path}")
     else:
         cmd.append(f"hydra.run.dir={tmp_path}")
-    proc = subprocess.run(cmd, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(cmd, check=False, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, f"{' '.join(cmd)}\n--- stdout\n{proc.stdout[-4000:]}\n--- stderr\n{proc.stderr[-6000:]}"
     return proc
+
+
+def bench_module(name: str):
+    """bench/<name>.py imported as a module, with its sibling `common` importable as when it is run."""
+    if str(PROJECT_ROOT / "bench") not in sys.path:
+        sys.path.insert(0, str(PROJECT_ROOT / "bench"))
+    return importlib.import_module(name)
 
 
 def read_results(folder: Path) -> dict:

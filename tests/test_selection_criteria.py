@@ -1,13 +1,12 @@
 """bench/selection_criteria.py: both validation criteria of trained runs, read from what the runs wrote."""
 
-import importlib.util
 import json
 import subprocess
 import sys
 
 import numpy as np
 import pytest
-from conftest import TINY, read_results
+from conftest import TINY, bench_module, read_results
 
 from rewardroute.pipeline.tasks import run_task
 from rewardroute.schema import PROJECT_ROOT
@@ -16,9 +15,7 @@ SCRIPT = PROJECT_ROOT / "bench" / "selection_criteria.py"
 
 
 def test_pooled_and_per_subset_scores_also_of_resamples_that_miss_a_subset():
-    spec = importlib.util.spec_from_file_location("selection_criteria", SCRIPT)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = bench_module("selection_criteria")
     one = bench.scores(np.array([1.0, 0.0, 0.0, 0.0]), np.array(["a", "b", "b", "b"]))
     assert one["pooled"] == pytest.approx(0.25) and one["per_subset"] == pytest.approx(0.5)
     # Two resamples; the second draws subset b only, so its per-subset score is b's mean alone.
