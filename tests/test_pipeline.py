@@ -170,7 +170,7 @@ def test_atomic_writes_keep_a_cached_result_and_replace_a_run_output(tmp_path):
 
     for final, write in ((tmp_path / "results.md", lambda p, text: p.write_text(text)),
                          (tmp_path / "model", lambda p, text: (p.mkdir(), (p / "weights").write_text(text)))):
-        def read():
+        def read(final=final):
             return (final / "weights" if final.is_dir() else final).read_text()
 
         for text, replace, expected in (("first", False, "first"), ("cached", False, "first"), ("rerun", True, "rerun")):

@@ -250,7 +250,7 @@ def test_spreading_the_shared_reward_model_gives_every_domain_its_weights():
             for name, p in model.named_parameters():  # as after training: every domain's model different
                 p.add_(0.1 * torch.randn_like(p)) if "lora_B" in name or "rms" in name or "head" in name else None
 
-        def rewards(d):
+        def rewards(d, model=model):
             return model.rewards(ids, mask, torch.full((3,), d))[0]
 
         assert not torch.allclose(rewards(0), rewards(2))

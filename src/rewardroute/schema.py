@@ -7,7 +7,7 @@ This module is imported before composition, so it stays free of heavy imports.
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 from omegaconf import MISSING, OmegaConf
 
@@ -27,12 +27,12 @@ class PathsConfig:
 class DataConfig:
     name: str = MISSING
     source: Any = MISSING  # {_target_: a loader returning the long response table, ...its arguments}
-    root: Optional[str] = None  # the data folder, for sources that read files
-    experts: Optional[List[str]] = None  # keep only these experts (None: every expert in the data)
-    subsets: Optional[List[str]] = None  # keep only these subsets (None: all)
-    groups: Dict[str, List[str]] = field(default_factory=dict)  # report groups, e.g. {ID: [...], OOD: [...]}
+    root: str | None = None  # the data folder, for sources that read files
+    experts: list[str] | None = None  # keep only these experts (None: every expert in the data)
+    subsets: list[str] | None = None  # keep only these subsets (None: all)
+    groups: dict[str, list[str]] = field(default_factory=dict)  # report groups, e.g. {ID: [...], OOD: [...]}
     # Subsets without a train split borrow another subset's train split for the dataset oracle.
-    proxy_train: Dict[str, str] = field(default_factory=dict)
+    proxy_train: dict[str, str] = field(default_factory=dict)
     reward: str = "score"  # what the router learns from: "score" (raw) or "metric" (the evaluation transform)
     null_scores: str = "fail"  # a query with a null score: "fail" (error naming the row) or "drop" (counted)
     test_fraction: float = 0.2  # seeded test split, only for data without splits of its own
@@ -82,27 +82,27 @@ class TrainerConfig:
     num_nodes: int = 1
     strategy: Any = "auto"
     precision: Any = "32-true"
-    max_epochs: Optional[int] = 3
-    min_epochs: Optional[int] = None
+    max_epochs: int | None = 3
+    min_epochs: int | None = None
     max_steps: int = -1
-    max_time: Optional[str] = None
+    max_time: str | None = None
     fast_dev_run: Any = False
-    limit_train_batches: Optional[Any] = None
-    limit_val_batches: Optional[Any] = None
-    limit_predict_batches: Optional[Any] = None
-    val_check_interval: Optional[Any] = None
-    check_val_every_n_epoch: Optional[int] = 1
-    num_sanity_val_steps: Optional[int] = None
-    log_every_n_steps: Optional[int] = 10
-    gradient_clip_val: Optional[float] = None
+    limit_train_batches: Any | None = None
+    limit_val_batches: Any | None = None
+    limit_predict_batches: Any | None = None
+    val_check_interval: Any | None = None
+    check_val_every_n_epoch: int | None = 1
+    num_sanity_val_steps: int | None = None
+    log_every_n_steps: int | None = 10
+    gradient_clip_val: float | None = None
     accumulate_grad_batches: int = 1
     deterministic: Any = None
-    benchmark: Optional[bool] = None
-    enable_progress_bar: Optional[bool] = None
-    enable_model_summary: Optional[bool] = None
-    profiler: Optional[str] = None
+    benchmark: bool | None = None
+    enable_progress_bar: bool | None = None
+    enable_model_summary: bool | None = None
+    profiler: str | None = None
     sync_batchnorm: bool = False
-    default_root_dir: Optional[str] = None
+    default_root_dir: str | None = None
 
 
 @dataclass
@@ -118,13 +118,13 @@ class ExpertPoolConfig:
     """The expert LLMs that answer queries (the generate stage)."""
 
     name: str = MISSING
-    experts: Dict[str, Any] = field(default_factory=dict)  # {name: {_target_: an expert class, ...}}
+    experts: dict[str, Any] = field(default_factory=dict)  # {name: {_target_: an expert class, ...}}
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     batch_size: int = 8
     seed: int = 0  # sampling seed; each batch draws from (seed, batch) so resumed runs sample the same
     # Cost-aware routing (the quality-cost curve of task=train): {expert: cost per generated token where the
     # generate stage counted tokens, else per answer}, e.g. parameters in billions or $ per token; {} for none.
-    costs: Dict[str, float] = field(default_factory=dict)
+    costs: dict[str, float] = field(default_factory=dict)
     cost_unit: str = "cost"  # what a cost counts, for the plot's axis
 
 
@@ -186,26 +186,26 @@ class RMConfig:
 class RunConfig:
     task: str = "train"  # what run.py does; see rewardroute.pipeline.tasks
     name: str = MISSING  # the experiment name: W&B group, output folder
-    tags: List[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
     seed: int = 42
-    ckpt_path: Optional[str] = None  # task=evaluate: the router checkpoint to evaluate
-    runs: List[str] = field(default_factory=list)  # task=ensemble: folders of task=train runs to combine
-    dir: Optional[str] = None  # task=report: the sweep folder of task=benchmark jobs
+    ckpt_path: str | None = None  # task=evaluate: the router checkpoint to evaluate
+    runs: list[str] = field(default_factory=list)  # task=ensemble: folders of task=train runs to combine
+    dir: str | None = None  # task=report: the sweep folder of task=benchmark jobs
     data: DataConfig = field(default_factory=DataConfig)
     labels: LabelsConfig = field(default_factory=LabelsConfig)
     router: RouterConfig = field(default_factory=RouterConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
-    logger: Optional[Dict[str, Any]] = None  # {name: {_target_: a Lightning logger, ...}}
+    logger: dict[str, Any] | None = None  # {name: {_target_: a Lightning logger, ...}}
     # The upstream stages, for data whose source gives queries only (see pipeline/upstream.py).
-    expert_pool: Optional[ExpertPoolConfig] = None
-    reward_model: Optional[RewardModelConfig] = None  # the rewards routers learn from; RMR picks with it
-    judge: Optional[RewardModelConfig] = None  # the evaluation signal of the answers
-    tagger: Optional[TaggerConfig] = None
-    benchmark: Optional[BenchmarkConfig] = None  # an evaluation subset (task=benchmark, sweeps over the 26)
-    rm: Optional[RMConfig] = None  # a reward-model architecture to train (task=train_rm, experiment=rm_routers)
+    expert_pool: ExpertPoolConfig | None = None
+    reward_model: RewardModelConfig | None = None  # the rewards routers learn from; RMR picks with it
+    judge: RewardModelConfig | None = None  # the evaluation signal of the answers
+    tagger: TaggerConfig | None = None
+    benchmark: BenchmarkConfig | None = None  # an evaluation subset (task=benchmark, sweeps over the 26)
+    rm: RMConfig | None = None  # a reward-model architecture to train (task=train_rm, experiment=rm_routers)
     paths: PathsConfig = field(default_factory=PathsConfig)
     # Published numbers shown beside the results: {row name: {group or subset: value}}.
-    reference: Dict[str, Dict[str, float]] = field(default_factory=dict)
+    reference: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 def register_configs() -> None:

@@ -4,7 +4,7 @@ train / val / test."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import lightning as L
 import numpy as np

@@ -10,7 +10,6 @@ config and, hashed, part of the key of its answers in the artifact store.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Optional
 
 from rewardroute.data.jsonl import rows_by
 from rewardroute.data.matrix import DataError
@@ -22,7 +21,7 @@ class CausalLM:
     prompt: str = "chat"  # a format string with {query}, or "chat": the tokenizer's chat template
     dtype: str = "auto"  # torch dtype of the weights, e.g. bfloat16 on a GPU
     trust_remote_code: bool = False  # off unless a config turns it on for a model that needs its own code
-    max_context: Optional[int] = None  # prompt + answer tokens; default: the model's max_position_embeddings
+    max_context: int | None = None  # prompt + answer tokens; default: the model's max_position_embeddings
 
     def spec(self) -> dict:
         return {"kind": type(self).__name__, **asdict(self)}
@@ -45,7 +44,7 @@ class TinyCausalLM(CausalLM):
     hidden_size: int = 32
     num_layers: int = 2
     vocab_size: int = 400
-    max_context: Optional[int] = 256
+    max_context: int | None = 256
     pad_token: bool = True  # False builds a tokenizer without one (the stage then pads with EOS)
 
     def spec(self) -> dict:

@@ -20,7 +20,6 @@ def export(cfg: DictConfig) -> Path:
     long = load_matrix(cfg).to_long()
     path = Path(cfg.paths.output_dir) / "responses.jsonl"
     with atomic_path(path, replace=True) as tmp, open(tmp, "w", encoding="utf-8") as f:
-        for row in long.to_dict(orient="records"):
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in long.to_dict(orient="records"))
     log.info("%d rows (%d queries x %d experts) -> %s", len(long), long["query_id"].nunique(), long["expert"].nunique(), path)
     return path

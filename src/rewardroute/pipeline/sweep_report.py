@@ -136,11 +136,11 @@ def report(cfg: DictConfig) -> dict:
     result = aggregate(jobs)
     frame = table(result)
     lines = [f"# Sweep report: {folder}", "",
-             f"{len(jobs)} jobs: {int((jobs['status'] == 'complete').sum())} complete, "
-             f"{int((jobs['status'] == 'failed').sum())} failed, {int((jobs['status'] == 'missing').sum())} missing.",
-             "Group columns: mean score over the group's subsets; MTR: mean rank among the single experts plus the "
-             "method (ties take the lower rank); %Uplift: share of subsets ranked first; `subsets`: how many "
-             "subsets the averages run over.", "",
+             (f"{len(jobs)} jobs: {int((jobs['status'] == 'complete').sum())} complete, "
+              f"{int((jobs['status'] == 'failed').sum())} failed, {int((jobs['status'] == 'missing').sum())} missing."),
+             ("Group columns: mean score over the group's subsets; MTR: mean rank among the single experts plus the "
+              "method (ties take the lower rank); %Uplift: share of subsets ranked first; `subsets`: how many "
+              "subsets the averages run over."), "",
              markdown_table(frame, {c: ".3f" for c in frame.columns} | {"subsets": ".0f"})]
     scores = pd.DataFrame({n: m["subsets"] for n, m in result["methods"].items()}).T
     lines += ["", "## Per subset", "", markdown_table(scores, ".3f")]

@@ -78,8 +78,8 @@ def cross_fit(cfg: DictConfig, matrix) -> float | None:
     known = [v for v in best_vals if v is not None]
     vals = [v for v in vals if v is not None]  # the folds' validation queries, for the fallback threshold
     val = Validation(*(np.concatenate([getattr(v, f) for v in vals]) for f in ("probs", "metric", "bma"))) if vals else None
-    notes = [f"cross-fitted over {k} folds: each query routed by a router trained on the other folds; BMA and the "
-             f"dataset oracle chosen on the other folds (BMA per fold: {', '.join(choices['bma'])})"]
+    notes = [(f"cross-fitted over {k} folds: each query routed by a router trained on the other folds; BMA and the "
+              f"dataset oracle chosen on the other folds (BMA per fold: {', '.join(choices['bma'])})")]
     return report(cfg, everything, scores, probs, val, baselines, choices, build_loggers(cfg.logger),
                   float(np.mean(known)) if known else None, None, notes)
 

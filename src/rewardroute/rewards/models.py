@@ -10,7 +10,6 @@ are its config and, hashed, part of the key of its scores in the artifact store.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Optional
 
 from rewardroute.data.jsonl import rows_by
 from rewardroute.data.matrix import DataError
@@ -22,7 +21,7 @@ class SequenceClassifier:
     # "pair": the tokenizer's text pair (query, answer), as OpenAssistant's reward models expect; "chat": the
     # tokenizer's chat template over a user and an assistant turn; else a format string with {query} and {answer}
     format: str = "pair"
-    score_index: Optional[int] = None  # which logit is the reward, for a model with more than one label
+    score_index: int | None = None  # which logit is the reward, for a model with more than one label
     dtype: str = "auto"
     trust_remote_code: bool = False
 

@@ -11,7 +11,8 @@ Batches carry, per query: `idx`, `targets` (silver labels), `rewards` (what the 
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
+from itertools import pairwise
 
 import lightning as L
 import torch
@@ -118,6 +119,6 @@ def mlp(in_dim: int, out_dim: int, hidden: list[int] = (), dropout: float = 0.0)
     """Dropout, then Linear layers with GELU between them: in_dim -> *hidden -> out_dim."""
     sizes = [in_dim, *hidden, out_dim]
     layers: list[nn.Module] = [nn.Dropout(dropout)]
-    for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
+    for i, (a, b) in enumerate(pairwise(sizes)):
         layers += [nn.Linear(a, b)] + ([nn.GELU(), nn.Dropout(dropout)] if i < len(sizes) - 2 else [])
     return nn.Sequential(*layers)

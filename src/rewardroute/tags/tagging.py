@@ -55,7 +55,7 @@ def build_tags(cfg: DictConfig, tagger, queries: pd.DataFrame, train, artifact: 
         failures = sum(p is None for p in parsed)
         tags = [p or [] for p in parsed]
     else:
-        raise ValueError(f"tagger.tagger: {type(tagger).__name__} is not a tagger this stage knows")
+        raise TypeError(f"tagger.tagger: {type(tagger).__name__} is not a tagger this stage knows")
     if failures:
         log.warning("tag: no tags could be read from %d of %d outputs of %s", failures, len(texts), cfg.tagger.name)
     rows = pd.DataFrame({"query_id": queries["query_id"].tolist(), "tags": tags})
