@@ -5,15 +5,18 @@ the frozen encoder's embeddings for that signal, cheaply (seconds once the embed
 - per subset with training queries, 5-fold cross-validation on train (validation included): a ridge probe
   predicts every expert's reward from the embedding and routes to the highest prediction, against the subset's
   best expert on the other folds (the per-task choice); then both fitted on all of train, scored on test;
-- the best constant expert of each subset on test itself: the ceiling of any per-task choice.
+- the best constant expert of each subset on test itself: the ceiling of any per-task choice;
+- each expert's accuracy on the subset's training queries against its test queries: where they differ, the
+  expert was likely trained on that train split (DESIGN.md section 5: MetaMath on gsm8k's), so validation,
+  carved from train, rewards it more than test does.
 
 Scores are the evaluation metric of the routed expert (x100); the probe learns the run's reward (data.reward).
 
     python bench/within_task_signal.py [--data-root ...] [--layers N] [--alphas 1 10 100 1000]
 
-Prints a table and, as the last line, {SUBSET: {"cv_task_best", "cv_probe", "test_task_best", "test_probe",
+Prints two tables and, as the last line, {SUBSET: {"cv_task_best", "cv_probe", "test_task_best", "test_probe",
 "test_best_constant"}} (the probe at each alpha) with their mean over subsets as "average"; writes
-outputs/bench/within_task_signal.json.
+outputs/bench/within_task_signal.json, with {SUBSET: {EXPERT: [train, test]}} as "train_vs_test".
 """
 
 from __future__ import annotations
@@ -62,7 +65,7 @@ def main() -> None:
     split, subset = matrix.queries["split"].to_numpy(), matrix.queries["subset"].to_numpy()
     rng = np.random.default_rng(0)
 
-    out = {}
+    out, shift = {}, {}
     for name in matrix.subsets:
         fit = np.flatnonzero((subset == name) & np.isin(split, ["train", "val"]))
         test = np.flatnonzero((subset == name) & (split == "test"))
@@ -83,6 +86,8 @@ def main() -> None:
                            for alpha in args.alphas},
             "test_best_constant": 100 * float(metric[test].mean(0).max()),
         }
+        shift[name] = {e: [100 * float(metric[fit, i].mean()), 100 * float(metric[test, i].mean())]
+                       for i, e in enumerate(matrix.experts)}
 
     alphas = [str(a) for a in args.alphas]
     out["average"] = {k: ({a: float(np.mean([r[k][a] for r in out.values()])) for a in alphas} if k.endswith("probe")
@@ -93,9 +98,14 @@ def main() -> None:
         print(f"{name:15s} {r['cv_task_best']:13.2f} " + " ".join(f"{r['cv_probe'][a]:13.2f}" for a in alphas)
               + f" {r['test_task_best']:15.2f} " + " ".join(f"{r['test_probe'][a]:13.2f}" for a in alphas)
               + f" {r['test_best_constant']:10.2f}")
+    short = [e.split("/")[-1][:16] for e in matrix.experts]
+    print(f"\naccuracy on train - on test, per expert\n{'subset':15s} " + " ".join(f"{e:>16s}" for e in short))
+    for name, experts in shift.items():
+        print(f"{name:15s} " + " ".join(f"{a - b:+16.2f}" for a, b in experts.values()))
     path = PROJECT_ROOT / "outputs" / "bench" / "within_task_signal.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"layers": args.layers, "folds": args.folds, "subsets": out}, indent=2) + "\n")
+    record = {"layers": args.layers, "folds": args.folds, "subsets": out, "train_vs_test": shift}
+    path.write_text(json.dumps(record, indent=2) + "\n")
     print(json.dumps(out))
 
 
