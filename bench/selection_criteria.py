@@ -46,6 +46,8 @@ def main() -> None:
     from omegaconf import OmegaConf
     from scipy.stats import spearmanr
 
+    from rewardroute.evaluation.report import trained_routers
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", type=Path, help="run folders (with predictions.parquet, results.json)")
     parser.add_argument("--resamples", type=int, default=1000)
@@ -58,8 +60,7 @@ def main() -> None:
     routed, test = {}, {}
     for name, run in probs.items():
         routed[name] = metric[np.arange(len(metric)), run["val"].argmax(1)]
-        method = next(m for m, v in results[name]["methods"].items() if v["kind"] == "router" and "+" not in m)
-        test[name] = results[name]["methods"][method]["groups"]
+        test[name] = results[name]["methods"][trained_routers(results[name])[0]]["groups"]
     # The per-task choice as the routers' reference, scored on validation.
     per_task = (per_task_choice(matrix, OmegaConf.to_container(cfg.data.proxy_train), "val") * metric).sum(1)
 
