@@ -4,7 +4,9 @@ baseline, each router's settings chosen on the validation split carved from trai
 1. Per router, one run per setting of its grid with the encoder frozen (queries embedded once, cached; heads
    train in seconds): zooter over temperature x beta of the silver labels; mlp with zooter's chosen labels;
    knn over k; regression over a linear or MLP head; routerdc over its temperature x sample-sample weight;
-   fast (regression on the encoder's first layers only) over how many layers it keeps.
+   fast (regression on the encoder's first layers only) over how many layers it keeps; task_probe over its
+   features, MiniLM's embedding or the query's words (backbone=tfidf; its ridge penalties it chooses itself,
+   by cross-validation on train).
    The run with the best validation routed accuracy is that router's result (a frozen run is deterministic:
    the same setting run again gives the same numbers). For fast, whose point is speed, it is the fewest layers
    whose validation score reaches --fast-share (95%) of the best validation score of every run so far
@@ -56,6 +58,7 @@ def grids(args) -> dict[str, list[list[str]]]:
         "regression": grid(**{"router.module.hidden": ["[]", "[256]"]}),
         "routerdc": grid(**{"router.module.temperature": [0.05, 0.2, 0.5], "router.module.sample_weight": [0.0, 1.0]}),
         "fast": grid(**{"router.backbone.layers": [0, 1, 2]}),
+        "task_probe": [["backbone=minilm"], ["backbone=tfidf", "router.max_length=1024"]],  # every word counted
     }
 
 
@@ -83,7 +86,8 @@ def consider(chosen: dict, results: dict, name: str, res: dict, what: str, **how
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-root", default=None, help="the routerdc_7llm folder (default: from the config)")
-    parser.add_argument("--routers", nargs="+", default=["zooter", "mlp", "knn", "regression", "routerdc", "fast"])
+    parser.add_argument("--routers", nargs="+",
+                        default=["zooter", "mlp", "knn", "regression", "routerdc", "fast", "task_probe"])
     parser.add_argument("--finetune", nargs="+", default=[], metavar="ROUTER",
                         choices=["zooter", "mlp", "regression", "routerdc", "fast"],
                         help="train these routers again with the encoder fine-tuned (each must be in --routers)")

@@ -1,22 +1,33 @@
 """Is there anything for a router to learn within a task? On RouterDC's protocol the per-task best model
 (chosen on train) is the bar to beat, so a router must pick better than that choice inside tasks. This probes
-the frozen encoder's embeddings for that signal, cheaply (seconds once the embeddings are cached):
+a query's features for that signal, cheaply (seconds once the embeddings are cached). The features
+(`--features`): the frozen encoder's embedding (`minilm`, the default), the query's words (`tfidf`: the
+`backbone=tfidf` bag of words, vocabulary and weights from the training queries, every word counted) or both
+side by side (`both`, each of unit norm).
 
 - per subset with training queries, 5-fold cross-validation on train (validation included): a ridge probe
-  predicts every expert's reward from the embedding and routes to the highest prediction, against the subset's
+  predicts every expert's reward from the features and routes to the highest prediction, against the subset's
   best expert on the other folds (the per-task choice); then both fitted on all of train, scored on test;
 - the best constant expert of each subset on test itself: the ceiling of any per-task choice;
 - each expert's accuracy on the subset's training queries against its test queries: where they differ, the
   expert was likely trained on that train split (DESIGN.md section 5: MetaMath on gsm8k's), so validation,
-  carved from train, rewards it more than test does.
+  carved from train, rewards it more than test does;
+- the router made of these parts, `router=task_probe` (routers/task_probe.py), fitted here on all of train
+  (validation included, as the probes above): a classifier names each test query's task, in and out of
+  distribution, and the query goes to that task's probe, or to the task's best expert where cross-validation
+  (`--repeats` x `--folds`, one-standard-error rule) does not show the probe better. It is scored beside the
+  per-task choice (which is given each test query's task, the OOD tasks by data.proxy_train), with a paired
+  bootstrap interval of the difference.
 
 Scores are the evaluation metric of the routed expert (x100); the probe learns the run's reward (data.reward).
 
-    python bench/within_task_signal.py [--data-root ...] [--layers N] [--alphas 1 10 100 1000]
+    python bench/within_task_signal.py [--data-root ...] [--features minilm|tfidf|both] [--layers N]
+                                       [--alphas 0.1 1 10 100 1000] [--repeats 3] [--out FILE]
 
-Prints two tables and, as the last line, {SUBSET: {"cv_task_best", "cv_probe", "test_task_best", "test_probe",
+Prints the tables and, as the last line, {SUBSET: {"cv_task_best", "cv_probe", "test_task_best", "test_probe",
 "test_best_constant"}} (the probe at each alpha) with their mean over subsets as "average"; writes
-outputs/bench/within_task_signal.json, with {SUBSET: {EXPERT: [train, test]}} as "train_vs_test".
+outputs/bench/within_task_signal.json (within_task_signal_<features>.json for other features), with
+{SUBSET: {EXPERT: [train, test]}} as "train_vs_test" and the router of classified tasks as "routed".
 """
 
 from __future__ import annotations
@@ -25,6 +36,7 @@ import argparse
 import json
 import os
 import tempfile
+from pathlib import Path
 
 import numpy as np
 
@@ -33,42 +45,108 @@ from rewardroute.schema import PROJECT_ROOT
 os.environ.setdefault("WANDB_MODE", "offline")
 
 
+FEATURES = ("minilm", "tfidf", "both")
+WORDS = ["backbone=tfidf", "router.max_length=1024"]  # every word of these queries counted (as the README runs it)
+
+
 def ridge_routes(x_fit: np.ndarray, y_fit: np.ndarray, x: np.ndarray, alpha: float) -> np.ndarray:
-    """The expert of highest predicted reward for each row of x, by ridge regression (intercept unpenalised)."""
-    mean_x, mean_y = x_fit.mean(0), y_fit.mean(0)
-    a = x_fit - mean_x
-    w = np.linalg.solve(a.T @ a + alpha * np.eye(a.shape[1]), a.T @ (y_fit - mean_y))
-    return ((x - mean_x) @ w + mean_y).argmax(1)
+    """The expert of highest predicted reward for each row of x, by the task probes' ridge regression."""
+    from rewardroute.routers.task_probe import ridge
+
+    coef, intercept = ridge(x_fit, y_fit, [alpha])[alpha]
+    return (x @ coef + intercept).argmax(1)
+
+
+def query_features(kind: str, overrides: list[str], matrix) -> np.ndarray:
+    """[queries, features] for `kind` (FEATURES), as a frozen router of the composed config reads them."""
+    from sklearn.preprocessing import normalize
+
+    from rewardroute.main import compose_config
+    from rewardroute.pipeline.train import build_router
+
+    def features(extra: list[str]) -> np.ndarray:
+        datamodule = build_router(compose_config(overrides + extra, tempfile.mkdtemp()), matrix).datamodule
+        datamodule.setup()
+        return np.asarray(datamodule.data["features"], dtype=np.float64)
+
+    if kind != "both":
+        return features(WORDS if kind == "tfidf" else [])
+    return np.hstack([normalize(features([])), features(WORDS)])
+
+
+def task_probes(x: np.ndarray, matrix, reward: np.ndarray, fit: np.ndarray, test: np.ndarray, args):
+    """`router=task_probe` fitted on the `fit` queries. Returns its choices per task, and for each test query the
+    task it names, the expert it routes to, and that task's best expert."""
+    import torch
+
+    from rewardroute.routers.task_probe import TaskProbeRouter
+
+    tasks = matrix.subset_ids()
+    router = TaskProbeRouter(len(matrix.experts), x.shape[1], alphas=args.alphas, folds=args.folds,
+                             repeats=args.repeats)
+    router.fit({"features": torch.from_numpy(x[fit]).float(), "rewards": torch.from_numpy(reward[fit]),
+                "metric": torch.from_numpy(matrix.metric[fit]), "task": torch.from_numpy(tasks[fit])})
+    with torch.no_grad():
+        features = torch.from_numpy(x[test]).float()
+        named = router.task_ids[router.named_tasks(features)].numpy()
+        routes = router.scores(features).argmax(-1).numpy()
+    best = {t: reward[fit[tasks[fit] == t]].mean(0).argmax() for t in np.unique(tasks[fit])}
+    choices = {matrix.subsets[t]: c for t, c in router.choices.items()}
+    return choices, np.array(matrix.subsets)[named], routes, np.array([best[t] for t in named])
+
+
+def group_scores(metric: np.ndarray, subset: np.ndarray, routes: np.ndarray, groups: dict) -> dict:
+    """{subset: metric of the routed expert x100} and each group's mean over its subsets."""
+    scores = {s: 100 * float(metric[subset == s, routes[subset == s]].mean())
+              for members in groups.values() for s in members}
+    return {**scores, **{g: float(np.mean([scores[s] for s in members])) for g, members in groups.items()}}
+
+
+def bootstrap_gain(metric, subset, ours, theirs, groups: dict, draws: int = 1000) -> dict:
+    """{group: [2.5%, 97.5%]} of (ours - theirs) x100 on the group's mean, resampling each subset's queries."""
+    rng, rows = np.random.default_rng(0), np.arange(len(ours))
+    diff = metric[rows, ours] - metric[rows, theirs]
+    per_subset = {}
+    for s in sorted({s for members in groups.values() for s in members}):  # a fixed order: the same draws
+        own = diff[subset == s]
+        per_subset[s] = own[rng.integers(0, len(own), (draws, len(own)))].mean(1)
+    means = {g: 100 * np.mean([per_subset[s] for s in members], 0) for g, members in groups.items()}
+    return {g: [round(float(v), 2) for v in np.percentile(m, [2.5, 97.5])] for g, m in means.items()}
 
 
 def main() -> None:
     from rewardroute.data.load import load_matrix
     from rewardroute.main import compose_config
-    from rewardroute.pipeline.train import build_router
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-root", default=None)
+    parser.add_argument("--features", choices=FEATURES, default="minilm")
     parser.add_argument("--layers", type=int, default=None, help="keep the encoder's first N layers (default: all)")
-    parser.add_argument("--alphas", type=float, nargs="+", default=[1.0, 10.0, 100.0, 1000.0])
+    parser.add_argument("--alphas", type=float, nargs="+", default=[0.1, 1.0, 10.0, 100.0, 1000.0])
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=3, help="cross-validation shuffles for the router's choices")
+    parser.add_argument("--out", default=None, help="the JSON record (default: outputs/bench/within_task_signal"
+                                                    "[_FEATURES].json)")
     args = parser.parse_args()
+    if args.layers is not None and args.features == "tfidf":
+        parser.error("--layers keeps the encoder's first layers: use it with --features minilm or both")
+    if min(args.alphas) <= 0:
+        parser.error(f"--alphas must be ridge penalties > 0, got {args.alphas}")
 
     overrides = ["experiment=routerdc_frozen", "router=regression", "~logger"]
     overrides += [f"data.root={args.data_root}"] if args.data_root else []
     overrides += [f"router.backbone.layers={args.layers}"] if args.layers is not None else []
     cfg = compose_config(overrides, tempfile.mkdtemp())
     matrix = load_matrix(cfg)
-    datamodule = build_router(cfg, matrix).datamodule
-    datamodule.setup()
-    x = np.asarray(datamodule.data["features"], dtype=np.float64)
     reward, metric = matrix.rewards(cfg.data.reward), matrix.metric
     split, subset = matrix.queries["split"].to_numpy(), matrix.queries["subset"].to_numpy()
+    fit_all, test_all = np.flatnonzero(np.isin(split, ["train", "val"])), np.flatnonzero(split == "test")
+    x = query_features(args.features, overrides, matrix)
     rng = np.random.default_rng(0)
 
     out, shift = {}, {}
     for name in matrix.subsets:
-        fit = np.flatnonzero((subset == name) & np.isin(split, ["train", "val"]))
-        test = np.flatnonzero((subset == name) & (split == "test"))
+        fit, test = fit_all[subset[fit_all] == name], test_all[subset[test_all] == name]
         if not len(fit) or not len(test):
             continue  # OOD subsets have no training queries; ID subsets without test have nothing to score
         folds = rng.permutation(len(fit)) % args.folds
@@ -102,12 +180,54 @@ def main() -> None:
     print(f"\naccuracy on train - on test, per expert\n{'subset':15s} " + " ".join(f"{e:>16s}" for e in short))
     for name, experts in shift.items():
         print(f"{name:15s} " + " ".join(f"{a - b:+16.2f}" for a, b in experts.values()))
-    path = PROJECT_ROOT / "outputs" / "bench" / "within_task_signal.json"
+
+    routed = routed_by_task_probes(cfg, matrix, x, fit_all, test_all, args)
+    name = "within_task_signal" + ("" if args.features == "minilm" else f"_{args.features}")
+    path = Path(args.out) if args.out else PROJECT_ROOT / "outputs" / "bench" / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    record = {"layers": args.layers, "folds": args.folds, "subsets": out, "train_vs_test": shift}
+    record = {"features": args.features, "layers": args.layers, "folds": args.folds, "subsets": out,
+              "train_vs_test": shift, "routed": routed}
     path.write_text(json.dumps(record, indent=2) + "\n")
     print(json.dumps(out))
 
+
+def routed_by_task_probes(cfg, matrix, x, fit_all, test, args) -> dict:
+    """`router=task_probe` beside the per-task choice, on test: printed, and returned for the record."""
+    from common import per_task_choice
+    from omegaconf import OmegaConf
+
+    reward, metric, subset = matrix.rewards(cfg.data.reward), matrix.metric, matrix.queries["subset"].to_numpy()
+    present = set(subset[test])
+    groups = {g: [s for s in members if s in present] for g, members in cfg.data.groups.items()}
+    groups = {g: members for g, members in groups.items() if members}
+    choices, named, probe, best = task_probes(x, matrix, reward, fit_all, test, args)
+    per_task = per_task_choice(matrix, OmegaConf.to_container(cfg.data.proxy_train), "test").argmax(1)
+    rows, m = subset[test], metric[test]
+    scores = {"per_task_choice": group_scores(m, rows, per_task, groups),
+              "named_task_best": group_scores(m, rows, best, groups),
+              "task_probe": group_scores(m, rows, probe, groups)}
+    trained = set(subset[fit_all])
+    known = np.isin(rows, list(trained))
+    tasks_named = {s: {str(t): int(n) for t, n in zip(*np.unique(named[rows == s], return_counts=True))}
+                   for s in sorted(present - trained)}
+    record = {"task_accuracy": float((named[known] == rows[known]).mean()), "ood_named_as": tasks_named,
+              "choices": choices, "test": scores,
+              "probe_minus_per_task_95": bootstrap_gain(m, rows, probe, per_task, groups)}
+
+    print(f"\nrouter=task_probe fitted on train and validation ({args.features}; the task named right for "
+          f"{100 * record['task_accuracy']:.1f}% of the test queries of trained tasks)")
+    print(f"{'task':15s} {'probe alpha':>11s}  cross-validated gain over the task's best expert (x100, mean ± s.e.)")
+    for task, c in choices.items():
+        gains = "  ".join(f"{a}: {100 * g:+.2f} ± {100 * se:.2f}" for a, (g, se) in c["cv_gains"].items())
+        print(f"{task:15s} {c['alpha']!s:>11s}  {gains or 'too few queries'}")
+    for s, named_as in tasks_named.items():
+        print(f"{s:15s} named as " + ", ".join(f"{t} {n}" for t, n in named_as.items()))
+    print(f"\n{'test':15s} {'per-task choice':>15s} {'named task best':>15s} {'task_probe':>10s}")
+    for key in scores["per_task_choice"]:
+        print(f"{key:15s} " + " ".join(f"{scores[k][key]:{w}.2f}" for k, w in zip(scores, (15, 15, 10))))
+    print("task_probe - per-task choice, 95% bootstrap interval: "
+          + ", ".join(f"{g} [{lo:+.2f}, {hi:+.2f}]" for g, (lo, hi) in record["probe_minus_per_task_95"].items()))
+    return record
 
 if __name__ == "__main__":
     main()

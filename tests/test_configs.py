@@ -56,6 +56,12 @@ def test_any_router_can_keep_its_encoders_first_layers(router):
     assert composed(f"router={router}").router.backbone.layers is None  # every layer
 
 
+def test_a_routers_own_backbone_keys_win_over_the_backbone_group():
+    assert composed("router=fast").router.backbone.layers == 0  # its point: the token embeddings alone
+    assert composed("router=fast", "experiment=routerdc_frozen").router.backbone.layers == 0
+    assert composed("router=fast", "router.backbone.layers=2").router.backbone.layers == 2
+
+
 def test_routerdc_data_root_is_configurable():
     cfg = composed("experiment=routerdc", "data.root=/elsewhere/rdc")
     assert cfg.data.source.path == "/elsewhere/rdc/queries_scores.jsonl.gz"

@@ -11,15 +11,16 @@ from collections import Counter
 
 
 def word_tokenizer(corpus: list[str], vocab_size: int, specials: dict[str, str], template: str | None = None,
-                   chat_template: str | None = None):
-    """A fast tokenizer over the `vocab_size` most frequent lower-cased words and punctuation of `corpus`.
-    `specials` maps roles (pad_token, unk_token, ...) to token strings; `template` is a TemplateProcessing
-    single-sequence template such as "[CLS] $A [SEP]"."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+                   chat_template: str | None = None, punctuation: bool = True):
+    """A fast tokenizer over the `vocab_size` most frequent lower-cased words and punctuation marks of `corpus`
+    (without `punctuation`: runs of word characters alone, so `has_close_elements` stays one word; Chinese
+    characters are words one by one either way). `specials` maps roles (pad_token, unk_token, ...) to token
+    strings; `template` is a TemplateProcessing single-sequence template such as "[CLS] $A [SEP]"."""
+    from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
     normalizer = normalizers.BertNormalizer(lowercase=True)
-    pre = pre_tokenizers.BertPreTokenizer()
+    pre = pre_tokenizers.BertPreTokenizer() if punctuation else pre_tokenizers.Split(Regex(r"\W+"), behavior="removed")
     counts = Counter(word for text in corpus for word, _ in pre.pre_tokenize_str(normalizer.normalize_str(text)))
     tokens = list(dict.fromkeys(specials.values()))
     words = sorted(counts, key=lambda w: (-counts[w], w))[: max(0, vocab_size - len(tokens))]

@@ -63,6 +63,11 @@ class ResponseMatrix:
         """Subsets in order of first appearance."""
         return list(dict.fromkeys(self.queries["subset"]))
 
+    def subset_ids(self) -> np.ndarray:
+        """Each query's subset as its index in `subsets`."""
+        index = {name: i for i, name in enumerate(self.subsets)}
+        return np.array([index[s] for s in self.queries["subset"]], dtype=np.int64)
+
     def to_long(self) -> pd.DataFrame:
         """The documented long form: one row per (query, expert), with the data's own split where it had one
         (else train or test; validation is carved from train again on loading)."""

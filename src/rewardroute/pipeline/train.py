@@ -237,7 +237,8 @@ def build_router(cfg: DictConfig, matrix) -> RouterParts:
                                 eval_batch_size=cfg.router.eval_batch_size, num_workers=cfg.router.num_workers,
                                 pad_id=tokenizer.pad_token_id or 0)
 
-    columns = {"targets": targets, "rewards": rewards, "metric": matrix.metric, "cluster": tag_ids(queries["tags"])}
+    columns = {"targets": targets, "rewards": rewards, "metric": matrix.metric, "cluster": tag_ids(queries["tags"]),
+               "task": matrix.subset_ids()}
     module = instantiate(
         cfg.router.module,
         _convert_="all",  # plain containers in the module's saved hyper-parameters

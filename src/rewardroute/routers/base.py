@@ -5,8 +5,11 @@ the router's own loss, validation by the metric of the expert it routes to, and 
 A new router subclasses `Router` and implements `scores` and `loss` (and `probabilities` where its scores are
 quality estimates rather than logits); a YAML file in conf/router/ names it.
 Batches carry, per query: `idx`, `targets` (silver labels), `rewards` (what the labels came from), `metric`
-(the evaluation values), `cluster` (an id from the query's first tag, -1 without), and `input_ids` /
+(the evaluation values), `cluster` (an id from the query's first tag, -1 without), `task` (the index of the
+query's subset: a router may learn from it on training queries, never read it to route), and `input_ids` /
 `attention_mask` or `features`.
+
+A router fitted in closed form from one read of the training queries subclasses `FittedInOnePass` instead.
 """
 
 from __future__ import annotations
@@ -106,6 +109,48 @@ class Router(L.LightningModule):
             num_training_steps=total,
         )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+class FittedInOnePass(Router):
+    """A router without gradient training (kNN, per-task probes): `fit` receives every training query's
+    features and batch columns at the start of training (each DDP rank reads them all), and the first epoch,
+    with its validation, ends the fit. What `fit` sets lives in the buffers named in `fitted`, which take the
+    checkpoint's sizes on loading, so a checkpoint routes on its own. Scores are quality estimates."""
+
+    fitted: tuple[str, ...] = ()
+
+    def fit(self, data: dict[str, torch.Tensor]) -> None:
+        """Set the `fitted` buffers from {"features": [queries, dim], column: [queries, ...]}."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def on_train_start(self) -> None:
+        read: dict[str, list[torch.Tensor]] = {}
+        for batch in self.trainer.datamodule.train_dataloader():
+            batch = self.transfer_batch_to_device(batch, self.device, 0)
+            columns = {k: v for k, v in batch.items() if k not in ("input_ids", "attention_mask", "features")}
+            for name, values in {"features": self.features(batch).float(), **columns}.items():
+                read.setdefault(name, []).append(values)
+        self.fit({name: torch.cat(values) for name, values in read.items()})
+        super().on_train_start()
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        return None
+
+    def on_train_epoch_end(self) -> None:
+        self.trainer.should_stop = True  # the fit is done; one epoch gives it its validation
+
+    def loss(self, scores: torch.Tensor, batch: dict[str, torch.Tensor]) -> None:
+        return None
+
+    def probabilities(self, scores: torch.Tensor) -> torch.Tensor:
+        return normalized(scores)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        for name in self.fitted:  # a fitted buffer's size is the checkpoint's, not the empty start's
+            if prefix + name in state_dict:
+                setattr(self, name, torch.empty_like(state_dict[prefix + name]))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
 def normalized(quality: torch.Tensor) -> torch.Tensor:

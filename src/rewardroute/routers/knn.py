@@ -1,17 +1,18 @@
 """kNN router: remembers the training queries' embeddings and reward vectors; a query's score for each expert
-is the mean reward of its k most similar training queries (cosine). Nothing is learned by gradient: the fit
-starts by reading every training query into the memory (each DDP rank reads them all) and stops after one
-epoch. The memory is part of the weights, so a checkpoint routes on its own."""
+is the mean reward of its k most similar training queries (cosine). Nothing is learned by gradient: the memory
+is filled from one read of the training queries (routers/base.py, FittedInOnePass)."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
-from rewardroute.routers.base import Router, normalized
+from rewardroute.routers.base import FittedInOnePass
 
 
-class KNNRouter(Router):
+class KNNRouter(FittedInOnePass):
+    fitted = ("memory", "memory_rewards")
+
     def __init__(self, n_experts: int, feature_dim: int, k: int = 100, **kwargs):
         super().__init__(n_experts, feature_dim, **kwargs)
         if k < 1:
@@ -19,21 +20,8 @@ class KNNRouter(Router):
         self.register_buffer("memory", torch.zeros(0, feature_dim))
         self.register_buffer("memory_rewards", torch.zeros(0, n_experts))
 
-    @torch.no_grad()
-    def on_train_start(self) -> None:
-        features, rewards = [], []
-        for batch in self.trainer.datamodule.train_dataloader():
-            batch = self.transfer_batch_to_device(batch, self.device, 0)
-            features.append(F.normalize(self.features(batch).float(), dim=-1))
-            rewards.append(batch["rewards"].float())
-        self.memory, self.memory_rewards = torch.cat(features), torch.cat(rewards)
-        super().on_train_start()
-
-    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        return None
-
-    def on_train_epoch_end(self) -> None:
-        self.trainer.should_stop = True  # the memory is the whole fit; one epoch gives it its validation
+    def fit(self, data: dict[str, torch.Tensor]) -> None:
+        self.memory, self.memory_rewards = F.normalize(data["features"], dim=-1), data["rewards"].float()
 
     def scores(self, features: torch.Tensor) -> torch.Tensor:
         if not len(self.memory):  # before the fit (Lightning's sanity check): no preference
@@ -41,15 +29,3 @@ class KNNRouter(Router):
         similarity = F.normalize(features.float(), dim=-1) @ self.memory.T
         nearest = similarity.topk(min(self.hparams.k, len(self.memory)), dim=-1).indices
         return self.memory_rewards[nearest].mean(1)
-
-    def loss(self, scores: torch.Tensor, batch: dict[str, torch.Tensor]) -> None:
-        return None
-
-    def probabilities(self, scores: torch.Tensor) -> torch.Tensor:
-        return normalized(scores)
-
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        for name in ("memory", "memory_rewards"):  # the memory's size is the checkpoint's, not the empty start's
-            if prefix + name in state_dict:
-                setattr(self, name, torch.empty_like(state_dict[prefix + name]))
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
