@@ -5,8 +5,8 @@ baseline, each router's settings chosen on the validation split carved from trai
    train in seconds): zooter over temperature x beta of the silver labels; mlp with zooter's chosen labels;
    knn over k; regression over a linear or MLP head; routerdc over its temperature x sample-sample weight;
    fast (regression on the encoder's first layers only) over how many layers it keeps; task_probe over its
-   features, MiniLM's embedding or the query's words (backbone=tfidf; its ridge penalties it chooses itself,
-   by cross-validation on train).
+   features (MiniLM's embedding or the query's words, backbone=tfidf) x its task assignment (hard or soft;
+   its ridge penalties it chooses itself, by cross-validation on train).
    The run with the best validation routed accuracy is that router's result (a frozen run is deterministic:
    the same setting run again gives the same numbers). For fast, whose point is speed, it is the fewest layers
    whose validation score reaches --fast-share (95%) of the best validation score of every run so far
@@ -58,7 +58,9 @@ def grids(args) -> dict[str, list[list[str]]]:
         "regression": grid(**{"router.module.hidden": ["[]", "[256]"]}),
         "routerdc": grid(**{"router.module.temperature": [0.05, 0.2, 0.5], "router.module.sample_weight": [0.0, 1.0]}),
         "fast": grid(**{"router.backbone.layers": [0, 1, 2]}),
-        "task_probe": [["backbone=minilm"], ["backbone=tfidf", "router.max_length=1024"]],  # every word counted
+        "task_probe": [[*features, f"router.module.assignment={a}"] for features in
+                       (["backbone=minilm"], ["backbone=tfidf", "router.max_length=1024"])  # every word counted
+                       for a in ("hard", "soft")],
     }
 
 

@@ -15,9 +15,10 @@ side by side (`both`, each of unit norm).
 - the router made of these parts, `router=task_probe` (routers/task_probe.py), fitted here on all of train
   (validation included, as the probes above): a classifier names each test query's task, in and out of
   distribution, and the query goes to that task's probe, or to the task's best expert where cross-validation
-  (`--repeats` x `--folds`, one-standard-error rule) does not show the probe better. It is scored beside the
-  per-task choice (which is given each test query's task, the OOD tasks by data.proxy_train), with a paired
-  bootstrap interval of the difference.
+  (`--repeats` x `--folds`, one-standard-error rule) does not show the probe better (hard assignment; soft:
+  every task's estimates weighted by the task's probability). Both are scored beside the per-task choice
+  (which is given each test query's task, the OOD tasks by data.proxy_train), with a paired bootstrap
+  interval of the difference.
 
 Scores are the evaluation metric of the routed expert (x100); the probe learns the run's reward (data.reward).
 
@@ -76,23 +77,27 @@ def query_features(kind: str, overrides: list[str], matrix) -> np.ndarray:
 
 def task_probes(x: np.ndarray, matrix, reward: np.ndarray, fit: np.ndarray, test: np.ndarray, args):
     """`router=task_probe` fitted on the `fit` queries. Returns its choices per task, and for each test query the
-    task it names, the expert it routes to, and that task's best expert."""
+    task it names, that task's best expert, and the expert the router sends it to with each task assignment."""
     import torch
 
-    from rewardroute.routers.task_probe import TaskProbeRouter
+    from rewardroute.routers.task_probe import ASSIGNMENTS, TaskProbeRouter
 
     tasks = matrix.subset_ids()
     router = TaskProbeRouter(len(matrix.experts), x.shape[1], alphas=args.alphas, folds=args.folds,
                              repeats=args.repeats)
     router.fit({"features": torch.from_numpy(x[fit]).float(), "rewards": torch.from_numpy(reward[fit]),
                 "metric": torch.from_numpy(matrix.metric[fit]), "task": torch.from_numpy(tasks[fit])})
+    routes = {}
     with torch.no_grad():
         features = torch.from_numpy(x[test]).float()
         named = router.task_ids[router.named_tasks(features)].numpy()
-        routes = router.scores(features).argmax(-1).numpy()
+        for assignment in ASSIGNMENTS:
+            assigned = TaskProbeRouter(len(matrix.experts), x.shape[1], assignment=assignment)
+            assigned.load_state_dict(router.state_dict())
+            routes[assignment] = assigned.scores(features).argmax(-1).numpy()
     best = {t: reward[fit[tasks[fit] == t]].mean(0).argmax() for t in np.unique(tasks[fit])}
     choices = {matrix.subsets[t]: c for t, c in router.choices.items()}
-    return choices, np.array(matrix.subsets)[named], routes, np.array([best[t] for t in named])
+    return choices, np.array(matrix.subsets)[named], np.array([best[t] for t in named]), routes
 
 
 def group_scores(metric: np.ndarray, subset: np.ndarray, routes: np.ndarray, groups: dict) -> dict:
@@ -200,19 +205,19 @@ def routed_by_task_probes(cfg, matrix, x, fit_all, test, args) -> dict:
     present = set(subset[test])
     groups = {g: [s for s in members if s in present] for g, members in cfg.data.groups.items()}
     groups = {g: members for g, members in groups.items() if members}
-    choices, named, probe, best = task_probes(x, matrix, reward, fit_all, test, args)
+    choices, named, best, probe = task_probes(x, matrix, reward, fit_all, test, args)
     per_task = per_task_choice(matrix, OmegaConf.to_container(cfg.data.proxy_train), "test").argmax(1)
     rows, m = subset[test], metric[test]
     scores = {"per_task_choice": group_scores(m, rows, per_task, groups),
               "named_task_best": group_scores(m, rows, best, groups),
-              "task_probe": group_scores(m, rows, probe, groups)}
+              **{f"task_probe_{a}": group_scores(m, rows, r, groups) for a, r in probe.items()}}
     trained = set(subset[fit_all])
     known = np.isin(rows, list(trained))
     tasks_named = {s: {str(t): int(n) for t, n in zip(*np.unique(named[rows == s], return_counts=True))}
                    for s in sorted(present - trained)}
     record = {"task_accuracy": float((named[known] == rows[known]).mean()), "ood_named_as": tasks_named,
               "choices": choices, "test": scores,
-              "probe_minus_per_task_95": bootstrap_gain(m, rows, probe, per_task, groups)}
+              "probe_minus_per_task_95": {a: bootstrap_gain(m, rows, r, per_task, groups) for a, r in probe.items()}}
 
     print(f"\nrouter=task_probe fitted on train and validation ({args.features}; the task named right for "
           f"{100 * record['task_accuracy']:.1f}% of the test queries of trained tasks)")
@@ -222,11 +227,12 @@ def routed_by_task_probes(cfg, matrix, x, fit_all, test, args) -> dict:
         print(f"{task:15s} {c['alpha']!s:>11s}  {gains or 'too few queries'}")
     for s, named_as in tasks_named.items():
         print(f"{s:15s} named as " + ", ".join(f"{t} {n}" for t, n in named_as.items()))
-    print(f"\n{'test':15s} {'per-task choice':>15s} {'named task best':>15s} {'task_probe':>10s}")
+    print(f"\n{'test':15s} {'per-task choice':>15s} {'named task best':>15s} " + " ".join(f"{k:>15s}" for k in probe))
     for key in scores["per_task_choice"]:
-        print(f"{key:15s} " + " ".join(f"{scores[k][key]:{w}.2f}" for k, w in zip(scores, (15, 15, 10))))
-    print("task_probe - per-task choice, 95% bootstrap interval: "
-          + ", ".join(f"{g} [{lo:+.2f}, {hi:+.2f}]" for g, (lo, hi) in record["probe_minus_per_task_95"].items()))
+        print(f"{key:15s} " + " ".join(f"{v[key]:15.2f}" for v in scores.values()))
+    for a, interval in record["probe_minus_per_task_95"].items():
+        print(f"task_probe ({a}) - per-task choice, 95% bootstrap interval: "
+              + ", ".join(f"{g} [{lo:+.2f}, {hi:+.2f}]" for g, (lo, hi) in interval.items()))
     return record
 
 if __name__ == "__main__":

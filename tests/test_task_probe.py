@@ -63,6 +63,19 @@ def test_task_probe_leaves_a_tasks_best_expert_only_where_cross_validation_shows
     assert torch.equal(fresh.scores(test["features"]), router.scores(test["features"]))
 
 
+def test_soft_assignment_weighs_every_tasks_estimates_by_the_tasks_probability():
+    hard = TaskProbeRouter(n_experts=3, feature_dim=4, alphas=[0.1, 10.0], folds=5, repeats=2)
+    hard.fit(planted(200, seed=0))
+    soft = TaskProbeRouter(n_experts=3, feature_dim=4, assignment="soft")
+    soft.load_state_dict(hard.state_dict())
+    x = torch.cat([planted(100, seed=1)["features"], torch.tensor([[0.0, 0.0, 0.0, 0.0]])])  # the last: between
+    tasks = (x @ hard.classifier_weight.T + hard.classifier_bias).softmax(-1)
+    each = torch.stack([x @ hard.coef[i] + hard.intercept[i] for i in range(2)], 1)
+    assert torch.allclose(soft.scores(x), (tasks[..., None] * each).sum(1), atol=1e-5)
+    sure = tasks.max(-1).values > 0.99
+    assert sure.sum() > 50 and torch.equal(soft.scores(x[sure]).argmax(-1), hard.scores(x[sure]).argmax(-1))
+
+
 def test_task_probe_with_one_task_needs_no_classifier():
     data = planted(100, seed=0)
     data = {k: v[data["task"] == 1] for k, v in data.items()}
@@ -75,6 +88,7 @@ def test_task_probe_with_one_task_needs_no_classifier():
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"alphas": [0.0, 1.0]}, "router.module.alphas must be ridge penalties > 0"),
     ({"folds": 1}, "router.module.folds must be >= 2"),
+    ({"assignment": "mean"}, "router.module.assignment must be one of"),
 ])
 def test_task_probe_refuses_bad_settings(kwargs, message):
     with pytest.raises(ValueError, match=message):

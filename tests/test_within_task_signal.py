@@ -60,10 +60,10 @@ def test_task_probe_finds_the_words_planted_in_one_task(tmp_path):
     assert routed["choices"]["humaneval"]["alpha"] is not None
     # Within humaneval the words say which dolphin is right: the probe routes every test query right, where
     # the task's best expert is right for two in three.
-    assert test["task_probe"]["humaneval"] == pytest.approx(100.0)
+    assert test["task_probe_hard"]["humaneval"] == pytest.approx(100.0)
     assert test["per_task_choice"]["humaneval"] == pytest.approx(100 * 26 / 40)
     assert test["named_task_best"]["ID"] == pytest.approx(test["per_task_choice"]["ID"])
-    low, high = routed["probe_minus_per_task_95"]["ID"]
+    low, high = routed["probe_minus_per_task_95"]["hard"]["ID"]
     assert 0 < low <= high
     assert "router=task_probe fitted on train and validation (tfidf" in proc.stdout
 

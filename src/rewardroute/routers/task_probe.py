@@ -22,6 +22,7 @@ import torch
 from rewardroute.routers.base import FittedInOnePass
 
 log = logging.getLogger(__name__)
+ASSIGNMENTS = ("hard", "soft")  # the named task's probe, or every task's weighted by the classifier's probability
 
 
 def ridge(x: np.ndarray, y: np.ndarray, alphas: list[float]) -> dict[float, tuple[np.ndarray, np.ndarray]]:
@@ -99,8 +100,10 @@ class TaskProbeRouter(FittedInOnePass):
     fitted = ("task_ids", "classifier_weight", "classifier_bias", "coef", "intercept")
 
     def __init__(self, n_experts: int, feature_dim: int, alphas: list[float] = (0.1, 1.0, 10.0, 100.0, 1000.0),
-                 folds: int = 5, repeats: int = 3, classifier_c: float = 10.0, **kwargs):
+                 folds: int = 5, repeats: int = 3, classifier_c: float = 10.0, assignment: str = "hard", **kwargs):
         super().__init__(n_experts, feature_dim, **kwargs)
+        if assignment not in ASSIGNMENTS:
+            raise ValueError(f"router.module.assignment must be one of {ASSIGNMENTS}, got {assignment!r}")
         if not alphas or min(alphas) <= 0:
             raise ValueError(f"router.module.alphas must be ridge penalties > 0, got {list(alphas)}")
         if folds < 2 or repeats < 1:
@@ -139,7 +142,11 @@ class TaskProbeRouter(FittedInOnePass):
     def scores(self, features: torch.Tensor) -> torch.Tensor:
         if not len(self.task_ids):  # before the fit (Lightning's sanity check): no preference
             return torch.zeros(len(features), self.hparams.n_experts, device=features.device)
-        named, features = self.named_tasks(features), features.float()
+        features = features.float()
+        if self.hparams.assignment == "soft":  # each task's estimates, weighted by the task's probability
+            tasks = (features @ self.classifier_weight.T + self.classifier_bias).softmax(-1)
+            return torch.einsum("nt,nte->ne", tasks, torch.einsum("nd,tde->nte", features, self.coef) + self.intercept)
+        named = self.named_tasks(features)
         out = torch.empty(len(features), self.hparams.n_experts, device=features.device)
         for i in named.unique():
             rows = named == i
