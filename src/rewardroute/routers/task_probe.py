@@ -64,12 +64,12 @@ def one_se_choice(gains: dict[float, tuple[float, float]]) -> float | None:
     return None if mean <= se else max(alpha for alpha, (m, _) in gains.items() if m >= mean - se)
 
 
-def fit_task_probes(x, rewards: np.ndarray, metric: np.ndarray, tasks: np.ndarray, alphas: list[float], folds: int,
-                    repeats: int, classifier_c: float, dense=np.asarray) -> dict:
-    """The router's parameters from training queries (x dense, or sparse with `dense` to densify one task's rows):
-    "tasks" (the task ids, sorted), "classifier" (weight [tasks, features], bias [tasks]; None for one task),
-    "coef" [tasks, features, experts], "intercept" [tasks, experts], and per task "alpha" (None: no probe) and
-    "gains" ({alpha: (mean, s.e.)}; empty where the task has too few queries to cross-validate)."""
+def fit_task_probes(x: np.ndarray, rewards: np.ndarray, metric: np.ndarray, tasks: np.ndarray, alphas: list[float],
+                    folds: int, repeats: int, classifier_c: float) -> dict:
+    """The router's parameters from training queries: "tasks" (the task ids, sorted), "classifier" (weight
+    [tasks, features], bias [tasks]; None for one task), "coef" [tasks, features, experts], "intercept" [tasks,
+    experts], and per task "alpha" (None: no probe) and "gains" ({alpha: (mean, s.e.)}; empty where the task has
+    too few queries to cross-validate)."""
     from sklearn.linear_model import LogisticRegression
 
     ids = np.unique(tasks)
@@ -84,7 +84,7 @@ def fit_task_probes(x, rewards: np.ndarray, metric: np.ndarray, tasks: np.ndarra
     intercept, alpha, gains = np.zeros((len(ids), rewards.shape[1])), [], []
     for i, task in enumerate(ids):
         rows = np.flatnonzero(tasks == task)
-        xt = dense(x[rows]).astype(np.float64)
+        xt = x[rows].astype(np.float64)
         enough = len(rows) >= 2 * folds  # to cross-validate
         gains.append(cv_gains(xt, rewards[rows], metric[rows], alphas, folds, repeats) if enough else {})
         alpha.append(one_se_choice(gains[-1]) if gains[-1] else None)
