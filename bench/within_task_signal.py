@@ -235,5 +235,6 @@ def routed_by_task_probes(cfg, matrix, x, fit_all, test, args) -> dict:
               + ", ".join(f"{g} [{lo:+.2f}, {hi:+.2f}]" for g, (lo, hi) in interval.items()))
     return record
 
+
 if __name__ == "__main__":
     main()
