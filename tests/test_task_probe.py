@@ -119,6 +119,8 @@ def test_task_probe_trains_and_reports_beside_the_baselines(compose_cfg, tmp_pat
     results = read_results(tmp_path)
     assert {"task_probe", "task_probe+fallback", "dataset_oracle"} <= set(results["methods"])
     assert results["methods"]["task_probe"]["kind"] == "router"
+    report = (tmp_path / "results.md").read_text()  # what it chose for each task, by name
+    assert all(f"- task_probe, {domain}: its " in report for domain in results["methods"]["task_probe"]["subsets"])
 
 
 @pytest.mark.slow

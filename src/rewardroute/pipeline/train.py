@@ -147,6 +147,7 @@ def fit(cfg: DictConfig, matrix, out_dir: Path, loggers: list) -> Fitted | None:
     notes = [
         f"training: {timing['epochs']} epochs, {timing['seconds_per_epoch']:.1f} s per epoch (validation included)",
         f"parameters: {params['params/total']:,} ({params['params/trainable']:,} trainable)",
+        *module.fit_notes(matrix.subsets),
     ]
     best_val = None if checkpoint.best_model_score is None else float(checkpoint.best_model_score)
     return Fitted(module, datamodule, checkpoint.best_model_path or None, best_val, trainer.loggers, notes)

@@ -53,6 +53,11 @@ class Router(L.LightningModule):
         cost-aware routing read. Logits by default."""
         return scores.float().softmax(-1)
 
+    def fit_notes(self, subsets: list[str]) -> list[str]:
+        """Lines for the run's report on what training chose (`subsets`: the data's, in the order of the batches'
+        `task` ids); none by default."""
+        return []
+
     def features(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         if self.encoder is None:
             return batch["features"]

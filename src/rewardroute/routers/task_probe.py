@@ -14,14 +14,11 @@ On RouterDC's protocol the per-task best expert is the bar the other routers her
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 import torch
 
 from rewardroute.routers.base import FittedInOnePass
 
-log = logging.getLogger(__name__)
 ASSIGNMENTS = ("hard", "soft")  # the named task's probe, or every task's weighted by the classifier's probability
 
 
@@ -121,6 +118,7 @@ class TaskProbeRouter(FittedInOnePass):
         fitted = fit_task_probes(data["features"].double().cpu().numpy(), data["rewards"].double().cpu().numpy(),
                                  data["metric"].double().cpu().numpy(), tasks, list(h.alphas), h.folds, h.repeats,
                                  h.classifier_c)
+
         def as_tensor(a):
             return torch.as_tensor(np.asarray(a), dtype=torch.float32, device=self.device)
 
@@ -130,10 +128,15 @@ class TaskProbeRouter(FittedInOnePass):
         self.coef, self.intercept = as_tensor(fitted["coef"]), as_tensor(fitted["intercept"])
         self.choices = {int(t): {"alpha": a, "cv_gains": {f"{alpha:g}": list(mean_se) for alpha, mean_se in g.items()}}
                         for t, a, g in zip(fitted["tasks"], fitted["alpha"], fitted["gains"])}
-        for task, alpha, gains in zip(fitted["tasks"], fitted["alpha"], fitted["gains"]):
-            chosen = "the task's best expert" if alpha is None else f"its probe, alpha {alpha:g}"
-            log.info("task_probe, task %d (data.subsets order): %s; cross-validated gain per alpha: %s", task, chosen,
-                     ", ".join(f"{a:g}: {m:+.4f} ± {se:.4f}" for a, (m, se) in gains.items()) or "too few queries")
+
+    def fit_notes(self, subsets: list[str]) -> list[str]:
+        notes = []
+        for task, choice in self.choices.items():
+            chosen = "its best expert" if choice["alpha"] is None else f"its probe, alpha {choice['alpha']:g}"
+            gains = ", ".join(f"{a}: {m:+.4f} ± {se:.4f}" for a, (m, se) in choice["cv_gains"].items())
+            notes.append(f"task_probe, {subsets[task]}: {chosen} (cross-validated gain over its best expert per "
+                         f"alpha: {gains or 'too few queries to cross-validate'})")
+        return notes
 
     def named_tasks(self, features: torch.Tensor) -> torch.Tensor:
         """The index (into task_ids) of the task the classifier names for each query."""
