@@ -76,6 +76,17 @@ def test_soft_assignment_weighs_every_tasks_estimates_by_the_tasks_probability()
     assert sure.sum() > 50 and torch.equal(soft.scores(x[sure]).argmax(-1), hard.scores(x[sure]).argmax(-1))
 
 
+def test_no_alphas_means_no_probes_each_named_tasks_best_expert():
+    router = TaskProbeRouter(n_experts=3, feature_dim=4, alphas=[])
+    router.fit(planted(200, seed=0))
+    assert all(choice == {"alpha": None, "cv_gains": {}} for choice in router.choices.values())
+    assert not router.coef.any()
+    test = planted(100, seed=1)
+    routes = router.scores(test["features"]).argmax(-1)
+    assert (routes[test["task"] == 0] == 2).all() and (routes[test["task"] == 1] == 0).all()
+    assert "no probes asked for, router.module.alphas is empty" in router.fit_notes(["a", "b"])[1]
+
+
 def test_task_probe_with_one_task_needs_no_classifier():
     data = planted(100, seed=0)
     data = {k: v[data["task"] == 1] for k, v in data.items()}
@@ -114,13 +125,18 @@ def test_tfidf_backbone_is_scikit_learns_sublinear_tfidf_over_whole_words():
     assert TfIdf(100).key(corpus) != TfIdf(100, punctuation=True).key(corpus)
 
 
-def test_task_probe_trains_and_reports_beside_the_baselines(compose_cfg, tmp_path):
-    run_task(compose_cfg(*TINY, "router=task_probe"))
+@pytest.mark.parametrize("probes", [True, False])
+def test_task_probe_trains_and_reports_beside_the_baselines(compose_cfg, tmp_path, probes):
+    run_task(compose_cfg(*TINY, "router=task_probe", *([] if probes else ["router.module.alphas=[]"])))
     results = read_results(tmp_path)
     assert {"task_probe", "task_probe+fallback", "dataset_oracle"} <= set(results["methods"])
     assert results["methods"]["task_probe"]["kind"] == "router"
     report = (tmp_path / "results.md").read_text()  # what it chose for each task, by name
-    assert all(f"- task_probe, {domain}: its " in report for domain in results["methods"]["task_probe"]["subsets"])
+    subsets = results["methods"]["task_probe"]["subsets"]
+    assert all(f"- task_probe, {domain}: its " in report for domain in subsets)
+    if not probes:  # every task keeps its best expert, and the report says why
+        assert all(f"- task_probe, {domain}: its best expert (" in report for domain in subsets)
+        assert "no probes asked for" in report
 
 
 @pytest.mark.slow

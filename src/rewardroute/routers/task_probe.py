@@ -66,7 +66,7 @@ def fit_task_probes(x: np.ndarray, rewards: np.ndarray, metric: np.ndarray, task
     """The router's parameters from training queries: "tasks" (the task ids, sorted), "classifier" (weight
     [tasks, features], bias [tasks]; None for one task), "coef" [tasks, features, experts], "intercept" [tasks,
     experts], and per task "alpha" (None: no probe) and "gains" ({alpha: (mean, s.e.)}; empty where the task has
-    too few queries to cross-validate)."""
+    too few queries to cross-validate, or no alphas are given: no probes)."""
     from sklearn.linear_model import LogisticRegression
 
     ids = np.unique(tasks)
@@ -82,7 +82,7 @@ def fit_task_probes(x: np.ndarray, rewards: np.ndarray, metric: np.ndarray, task
     for i, task in enumerate(ids):
         rows = np.flatnonzero(tasks == task)
         xt = x[rows].astype(np.float64)
-        enough = len(rows) >= 2 * folds  # to cross-validate
+        enough = alphas and len(rows) >= 2 * folds  # probes asked for, and queries to cross-validate them
         gains.append(cv_gains(xt, rewards[rows], metric[rows], alphas, folds, repeats) if enough else {})
         alpha.append(one_se_choice(gains[-1]) if gains[-1] else None)
         if alpha[-1] is None:  # the task's mean rewards: its best expert, with the others' estimates
@@ -101,7 +101,7 @@ class TaskProbeRouter(FittedInOnePass):
         super().__init__(n_experts, feature_dim, **kwargs)
         if assignment not in ASSIGNMENTS:
             raise ValueError(f"router.module.assignment must be one of {ASSIGNMENTS}, got {assignment!r}")
-        if not alphas or min(alphas) <= 0:
+        if alphas and min(alphas) <= 0:  # none: no probes, each named task's best expert
             raise ValueError(f"router.module.alphas must be ridge penalties > 0, got {list(alphas)}")
         if folds < 2 or repeats < 1:
             raise ValueError(f"router.module.folds must be >= 2 and repeats >= 1, got {folds} and {repeats}")
@@ -134,8 +134,10 @@ class TaskProbeRouter(FittedInOnePass):
         for task, choice in self.choices.items():
             chosen = "its best expert" if choice["alpha"] is None else f"its probe, alpha {choice['alpha']:g}"
             gains = ", ".join(f"{a}: {m:+.4f} ± {se:.4f}" for a, (m, se) in choice["cv_gains"].items())
+            why = ("too few queries to cross-validate" if self.hparams.alphas
+                   else "no probes asked for, router.module.alphas is empty")
             notes.append(f"task_probe, {subsets[task]}: {chosen} (cross-validated gain over its best expert per "
-                         f"alpha: {gains or 'too few queries to cross-validate'})")
+                         f"alpha: {gains or why})")
         return notes
 
     def named_tasks(self, features: torch.Tensor) -> torch.Tensor:
