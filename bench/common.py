@@ -1,16 +1,23 @@
 """What the benchmarks share: rounds that alternate between the contenders (this machine is noisy: whatever
 slows one round slows both sides of it), medians, and the JSON record; for the analyses of trained runs,
-reading what the runs wrote and the per-task choice they are measured against."""
+reading what the runs wrote and the per-task choice they are measured against; for the analyses of frozen
+features, the features and the per-subset scores."""
 
 from __future__ import annotations
 
 import json
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from rewardroute.schema import PROJECT_ROOT
+
+FEATURES = ("minilm", "tfidf", "both")  # what query_features reads
+WORDS = ["backbone=tfidf", "router.max_length=1024"]  # every word of these queries counted (as the README runs it)
 
 
 def alternate(contenders: dict[str, Callable[[], float]], rounds: int) -> dict[str, list[float]]:
@@ -92,3 +99,27 @@ def per_task_choice(matrix, proxy_train: dict[str, str], split: str):
         matrix = matrix.select(matrix.mask("train") | matrix.mask(split))
         matrix = replace(matrix, queries=matrix.queries.assign(split=matrix.queries["split"].replace(split, "test")))
     return baseline_routes(matrix, proxy_train)[0]["dataset_oracle"]
+
+
+def query_features(kind: str, overrides: list[str], matrix) -> np.ndarray:
+    """[queries, features] for `kind` (FEATURES), as a frozen router of the composed config reads them."""
+    from sklearn.preprocessing import normalize
+
+    from rewardroute.main import compose_config
+    from rewardroute.pipeline.train import build_router
+
+    def features(extra: list[str]) -> np.ndarray:
+        datamodule = build_router(compose_config(overrides + extra, tempfile.mkdtemp()), matrix).datamodule
+        datamodule.setup()
+        return np.asarray(datamodule.data["features"], dtype=np.float64)
+
+    if kind != "both":
+        return features(WORDS if kind == "tfidf" else [])
+    return np.hstack([normalize(features([])), features(WORDS)])
+
+
+def group_scores(metric: np.ndarray, subset: np.ndarray, routes: np.ndarray, groups: dict) -> dict:
+    """{subset: metric of the routed expert x100} and each group's mean over its subsets."""
+    scores = {s: 100 * float(metric[subset == s, routes[subset == s]].mean())
+              for members in groups.values() for s in members}
+    return {**scores, **{g: float(np.mean([scores[s] for s in members])) for g, members in groups.items()}}

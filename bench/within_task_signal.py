@@ -40,14 +40,11 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from common import FEATURES, group_scores, per_task_choice, query_features
 
 from rewardroute.schema import PROJECT_ROOT
 
 os.environ.setdefault("WANDB_MODE", "offline")
-
-
-FEATURES = ("minilm", "tfidf", "both")
-WORDS = ["backbone=tfidf", "router.max_length=1024"]  # every word of these queries counted (as the README runs it)
 
 
 def ridge_routes(x_fit: np.ndarray, y_fit: np.ndarray, x: np.ndarray, alpha: float) -> np.ndarray:
@@ -56,23 +53,6 @@ def ridge_routes(x_fit: np.ndarray, y_fit: np.ndarray, x: np.ndarray, alpha: flo
 
     coef, intercept = ridge(x_fit, y_fit, [alpha])[alpha]
     return (x @ coef + intercept).argmax(1)
-
-
-def query_features(kind: str, overrides: list[str], matrix) -> np.ndarray:
-    """[queries, features] for `kind` (FEATURES), as a frozen router of the composed config reads them."""
-    from sklearn.preprocessing import normalize
-
-    from rewardroute.main import compose_config
-    from rewardroute.pipeline.train import build_router
-
-    def features(extra: list[str]) -> np.ndarray:
-        datamodule = build_router(compose_config(overrides + extra, tempfile.mkdtemp()), matrix).datamodule
-        datamodule.setup()
-        return np.asarray(datamodule.data["features"], dtype=np.float64)
-
-    if kind != "both":
-        return features(WORDS if kind == "tfidf" else [])
-    return np.hstack([normalize(features([])), features(WORDS)])
 
 
 def task_probes(x: np.ndarray, matrix, reward: np.ndarray, fit: np.ndarray, test: np.ndarray, args):
@@ -98,13 +78,6 @@ def task_probes(x: np.ndarray, matrix, reward: np.ndarray, fit: np.ndarray, test
     best = {t: reward[fit[tasks[fit] == t]].mean(0).argmax() for t in np.unique(tasks[fit])}
     choices = {matrix.subsets[t]: c for t, c in router.choices.items()}
     return choices, np.array(matrix.subsets)[named], np.array([best[t] for t in named]), routes
-
-
-def group_scores(metric: np.ndarray, subset: np.ndarray, routes: np.ndarray, groups: dict) -> dict:
-    """{subset: metric of the routed expert x100} and each group's mean over its subsets."""
-    scores = {s: 100 * float(metric[subset == s, routes[subset == s]].mean())
-              for members in groups.values() for s in members}
-    return {**scores, **{g: float(np.mean([scores[s] for s in members])) for g, members in groups.items()}}
 
 
 def bootstrap_gain(metric, subset, ours, theirs, groups: dict, draws: int = 1000) -> dict:
@@ -198,7 +171,6 @@ def main() -> None:
 
 def routed_by_task_probes(cfg, matrix, x, fit_all, test, args) -> dict:
     """`router=task_probe` beside the per-task choice, on test: printed, and returned for the record."""
-    from common import per_task_choice
     from omegaconf import OmegaConf
 
     reward, metric, subset = matrix.rewards(cfg.data.reward), matrix.metric, matrix.queries["subset"].to_numpy()

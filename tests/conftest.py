@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import importlib
 import json
 import os
@@ -9,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -91,3 +93,39 @@ def long_table(scores: dict[str, list[float]], subsets: list[str], splits: list[
             rows.append({"query_id": f"q{i}", "subset": subset, "split": split, "query": f"query {i}",
                          "expert": expert, "score": values[i], **{k: v[i] for k, v in extra.items()}})
     return pd.DataFrame(rows)
+
+
+# A planted file in the format of ../shared/data/routerdc_7llm: its experts, each task's best expert, and the
+# in-distribution task each out-of-distribution task resembles.
+ROUTERDC_EXPERTS = ["mistralai/Mistral-7B-v0.1", "meta-math/MetaMath-Mistral-7B", "itpossible/Chinese-Mistral-7B-v0.1",
+                    "HuggingFaceH4/zephyr-7b-beta", "cognitivecomputations/dolphin-2.6-mistral-7b",
+                    "meta-llama/Meta-Llama-3-8B", "cognitivecomputations/dolphin-2.9-llama3-8b"]
+ROUTERDC_TASKS = {"mmlu": 5, "gsm8k": 1, "cmmlu": 5, "arc_challenge": 3, "humaneval": 6}
+ROUTERDC_OOD = {"math_prealgebra": "gsm8k", "mbpp": "humaneval", "ceval": "cmmlu"}
+
+
+def write_routerdc_data(root: Path, n_train=80, n_test=40, n_ood=20) -> None:
+    """root/queries_scores.jsonl.gz, RouterDC-format. Every task has its own words and a best expert; within
+    humaneval, the queries with the word `sorted` (one in three) are solved by dolphin-2.6 (expert 4) alone, the
+    others by dolphin-2.9 (expert 6) alone."""
+    rng, rows = np.random.default_rng(0), []
+    filler = [f"w{i}" for i in range(30)]
+
+    def row(task, like, split, i):
+        planted = like == "humaneval" and i % 3 == 0
+        words = [f"{like}_word"] * 3 + list(rng.choice(filler, 6)) + (["sorted"] if planted else [])
+        scores = {e: float(rng.random() < 0.3) for e in ROUTERDC_EXPERTS}
+        scores[ROUTERDC_EXPERTS[ROUTERDC_TASKS[like]]] = float(rng.random() < 0.8)
+        if like == "humaneval":
+            scores.update({ROUTERDC_EXPERTS[4]: float(planted), ROUTERDC_EXPERTS[6]: float(not planted)})
+        return {"query_id": f"{task}/{split}/{i}", "subset": task, "split": split, "query": " ".join(words),
+                "scores": scores, "score_kind": "frac_of_10_samples_correct",
+                **({"cluster_id": i % 3} if split == "train" else {})}
+
+    for task in ROUTERDC_TASKS:
+        rows += [row(task, task, "train", i) for i in range(n_train)] + [row(task, task, "test", i) for i in range(n_test)]
+    for task, like in ROUTERDC_OOD.items():
+        rows += [row(task, like, "ood", i) for i in range(n_ood)]
+    root.mkdir(parents=True, exist_ok=True)
+    with gzip.open(root / "queries_scores.jsonl.gz", "wt") as f:
+        f.writelines(json.dumps(r) + "\n" for r in rows)

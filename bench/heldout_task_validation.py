@@ -1,0 +1,148 @@
+"""Can a held-out task stand in for the out-of-distribution tasks when choosing a router's settings? On
+RouterDC's protocol validation is carved from the in-distribution tasks' train splits, so it cannot see how a
+setting routes queries of a task it has never seen. Leaving one task out is the usual stand-in: fit on the
+other tasks' training queries and route the left-out task's, as the router meets an unseen task.
+
+This scores `router=task_probe` without its probes (router.module.alphas=[]: the classifier names the query's
+task and that task's best expert routes it; the probes only ever route humaneval, README) over the settings of
+its task classifier: the features (`minilm`: MiniLM's embedding; `words`: backbone=tfidf; `words+punctuation`:
+backbone=tfidf with punctuation marks as words) x classifier_c (--c) x the task assignment (hard or soft).
+For each setting:
+- validation: fitted on train, the routed accuracy on the validation split (pooled, as bench/routerdc.py
+  chooses);
+- held-out task: for each in-distribution task, fitted on the train split without it, the accuracy routed on
+  that task's train and validation queries; the mean over the tasks;
+- test, ID and OOD averages, fitted on train.
+Then, over the settings, the rank correlation (Spearman) of each validation score with test ID and with test
+OOD, and the setting each criterion chooses (validation; held-out task; their mean, as ID and OOD are
+averaged apart) with its test scores.
+
+    python bench/heldout_task_validation.py [--data-root ../shared/data/routerdc_7llm] [--features minilm ...]
+                                            [--c 0.03 0.1 ...] [--out FILE]
+
+Prints the table and, as the last line, {"spearman": {CRITERION: {"ID": rho, "OOD": rho}}, "chosen": {CRITERION:
+{"setting", "id_avg", "ood_avg"}}}; writes outputs/bench/heldout_task_validation.json (or --out) with every
+setting's scores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from common import group_scores, query_features
+
+from rewardroute.schema import PROJECT_ROOT
+
+os.environ.setdefault("WANDB_MODE", "offline")
+
+FEATURES = {"minilm": ("minilm", []), "words": ("tfidf", []),
+            "words+punctuation": ("tfidf", ["router.backbone.punctuation=true"])}
+
+
+def fitted_routes(x, matrix, reward, fit: np.ndarray, c: float) -> dict:
+    """{assignment: routes(rows) -> the routed expert of each row} of task_probe without probes, fitted on `fit`."""
+    import torch
+
+    from rewardroute.routers.task_probe import ASSIGNMENTS, TaskProbeRouter
+
+    n_experts, tasks = len(matrix.experts), matrix.subset_ids()
+    fitted = TaskProbeRouter(n_experts, x.shape[1], alphas=[], classifier_c=c)
+    fitted.fit({"features": torch.from_numpy(x[fit]), "rewards": torch.from_numpy(reward[fit]),
+                "metric": torch.from_numpy(matrix.metric[fit]), "task": torch.from_numpy(tasks[fit])})
+    routes = {}
+    for assignment in ASSIGNMENTS:
+        router = TaskProbeRouter(n_experts, x.shape[1], alphas=[], classifier_c=c, assignment=assignment)
+        router.load_state_dict(fitted.state_dict())
+        routes[assignment] = lambda rows, r=router: r.scores(torch.from_numpy(x[rows])).argmax(-1).numpy()
+    return routes
+
+
+def choose(settings: dict, key) -> str:
+    return max(settings, key=lambda name: key(settings[name]))
+
+
+def main() -> None:
+    from scipy.stats import spearmanr
+
+    from rewardroute.data.load import load_matrix
+    from rewardroute.main import compose_config
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-root", default=None)
+    parser.add_argument("--features", nargs="+", choices=list(FEATURES), default=list(FEATURES))
+    parser.add_argument("--c", type=float, nargs="+", default=[0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0],
+                        help="the task classifier's inverse L2 penalties (router.module.classifier_c)")
+    parser.add_argument("--out", default=None, help="the JSON record (default: outputs/bench/"
+                                                    "heldout_task_validation.json)")
+    args = parser.parse_args()
+    if min(args.c) <= 0:
+        parser.error(f"--c must be inverse penalties > 0, got {args.c}")
+
+    overrides = ["experiment=routerdc_frozen", "router=task_probe", "~logger"]
+    overrides += [f"data.root={args.data_root}"] if args.data_root else []
+    cfg = compose_config(overrides, tempfile.mkdtemp())
+    matrix = load_matrix(cfg)
+    reward, metric = matrix.rewards(cfg.data.reward), matrix.metric
+    split, subset = matrix.queries["split"].to_numpy(), matrix.queries["subset"].to_numpy()
+    train, val, test = (split == "train"), (split == "val"), (split == "test")
+    present = set(subset[test])
+    groups = {g: [s for s in members if s in present] for g, members in cfg.data.groups.items()}
+    groups = {g: members for g, members in groups.items() if members}
+    tasks = [s for s in groups.get("ID", []) if (train & (subset == s)).any()]
+    if len(tasks) < 3 or not val.any():
+        parser.error(f"{cfg.data.name}: holding one task out needs three tasks with training queries and a "
+                     f"validation split; found tasks {tasks} and {int(val.sum())} validation queries")
+
+    def accuracy(rows: np.ndarray, routes: np.ndarray) -> float:
+        return 100 * float(metric[rows, routes].mean())
+
+    settings = {}
+    for name in args.features:
+        kind, extra = FEATURES[name]
+        x = query_features(kind, overrides + extra, matrix).astype(np.float32)
+        for c in args.c:
+            on_train = fitted_routes(x, matrix, reward, np.flatnonzero(train), c)
+            held = {t: fitted_routes(x, matrix, reward, np.flatnonzero(train & (subset != t)), c) for t in tasks}
+            for assignment, routes in on_train.items():
+                rows = {t: np.flatnonzero((train | val) & (subset == t)) for t in tasks}
+                left_out = {t: accuracy(rows[t], held[t][assignment](rows[t])) for t in tasks}
+                scored = group_scores(metric[test], subset[test], routes(np.flatnonzero(test)), groups)
+                settings[f"{name}, C={c:g}, {assignment}"] = {
+                    "validation": accuracy(np.flatnonzero(val), routes(np.flatnonzero(val))),
+                    "heldout_task": float(np.mean(list(left_out.values()))), "heldout_per_task": left_out,
+                    "test": scored}
+                s = settings[f"{name}, C={c:g}, {assignment}"]
+                print(f"{name + f', C={c:g}, ' + assignment:34s} validation {s['validation']:6.2f}  held-out "
+                      f"task {s['heldout_task']:6.2f} (" + " ".join(f"{t} {v:.1f}" for t, v in left_out.items())
+                      + f")  test ID {scored['ID']:6.2f} OOD {scored.get('OOD', float('nan')):6.2f}", flush=True)
+
+    criteria = {"validation": lambda s: s["validation"], "heldout_task": lambda s: s["heldout_task"],
+                "mean_of_both": lambda s: (s["validation"] + s["heldout_task"]) / 2}
+    spearman, chosen = {}, {}
+    for criterion, key in criteria.items():
+        values = [key(s) for s in settings.values()]
+        spearman[criterion] = {g: round(float(spearmanr(values, [s["test"][g] for s in settings.values()])[0]), 3)
+                               for g in groups}
+        best = choose(settings, key)
+        chosen[criterion] = {"setting": best, "id_avg": round(settings[best]["test"]["ID"], 2),
+                             "ood_avg": round(settings[best]["test"].get("OOD", float("nan")), 2)}
+    print(f"\n{'criterion':14s} " + " ".join(f"{'Spearman with test ' + g:>24s}" for g in spearman["validation"])
+          + "  its choice (test ID / OOD)")
+    for criterion in criteria:
+        print(f"{criterion:14s} " + " ".join(f"{rho:24.3f}" for rho in spearman[criterion].values())
+              + f"  {chosen[criterion]['setting']} ({chosen[criterion]['id_avg']:.2f} / "
+              f"{chosen[criterion]['ood_avg']:.2f})")
+    path = Path(args.out) if args.out else PROJECT_ROOT / "outputs" / "bench" / "heldout_task_validation.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"tasks": tasks, "settings": settings, "spearman": spearman, "chosen": chosen},
+                               indent=2) + "\n")
+    print(json.dumps({"spearman": spearman, "chosen": chosen}))
+
+
+if __name__ == "__main__":
+    main()
