@@ -61,6 +61,11 @@ def test_task_probe_leaves_a_tasks_best_expert_only_where_cross_validation_shows
     fresh = TaskProbeRouter(n_experts=3, feature_dim=4)  # a checkpoint carries the fit, whatever its sizes
     fresh.load_state_dict(router.state_dict())
     assert torch.equal(fresh.scores(test["features"]), router.scores(test["features"]))
+    assert fresh.choices == router.choices  # and what each task chose, for the report
+    older = {k: v for k, v in router.state_dict().items() if k != "_extra_state"}  # saved before the choices were
+    fresh = TaskProbeRouter(n_experts=3, feature_dim=4)
+    fresh.load_state_dict(older)
+    assert fresh.choices == {} and torch.equal(fresh.scores(test["features"]), router.scores(test["features"]))
 
 
 def test_soft_assignment_weighs_every_tasks_estimates_by_the_tasks_probability():
@@ -137,6 +142,15 @@ def test_task_probe_trains_and_reports_beside_the_baselines(compose_cfg, tmp_pat
     if not probes:  # every task keeps its best expert, and the report says why
         assert all(f"- task_probe, {domain}: its best expert (" in report for domain in subsets)
         assert "no probes asked for" in report
+
+
+def test_a_restored_task_probe_reports_its_choices(compose_cfg, tmp_path):
+    run_task(compose_cfg(*TINY, "router=task_probe", out="train"))
+    [ckpt] = (tmp_path / "train" / "checkpoints").glob("best-epoch*.ckpt")
+    run_task(compose_cfg(*TINY, "router=task_probe", "task=evaluate", f"ckpt_path={ckpt}", out="eval"))
+    assert read_results(tmp_path / "eval")["methods"] == read_results(tmp_path / "train")["methods"]
+    choices = [line for line in (tmp_path / "train" / "results.md").read_text().splitlines() if "task_probe, " in line]
+    assert choices and set(choices) <= set((tmp_path / "eval" / "results.md").read_text().splitlines())
 
 
 @pytest.mark.slow

@@ -99,7 +99,8 @@ def evaluate_checkpoint(cfg: DictConfig) -> None:
     baselines, choices = baseline_routes(matrix, OmegaConf.to_container(cfg.data.proxy_train))
     scores, probs = predict(parts.module, parts.datamodule, cfg.trainer, None)
     val = validation(parts.module, parts.datamodule, cfg.trainer, matrix, choices["bma"])
-    report(cfg, matrix, scores, probs, val, baselines, choices, build_loggers(cfg.logger), None, cfg.ckpt_path, [])
+    report(cfg, matrix, scores, probs, val, baselines, choices, build_loggers(cfg.logger), None, cfg.ckpt_path,
+           parts.module.fit_notes(matrix.subsets))
 
 
 def restored(cfg: DictConfig, matrix, ckpt_path: str) -> RouterParts:

@@ -129,6 +129,16 @@ class TaskProbeRouter(FittedInOnePass):
         self.choices = {int(t): {"alpha": a, "cv_gains": {f"{alpha:g}": list(mean_se) for alpha, mean_se in g.items()}}
                         for t, a, g in zip(fitted["tasks"], fitted["alpha"], fitted["gains"])}
 
+    def get_extra_state(self) -> dict:
+        return self.choices  # in the checkpoint, so a restored router (task=evaluate) reports them too
+
+    def set_extra_state(self, state: dict) -> None:
+        self.choices = state
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        state_dict.setdefault(prefix + "_extra_state", {})  # checkpoints from before the choices were saved
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def fit_notes(self, subsets: list[str]) -> list[str]:
         notes = []
         for task, choice in self.choices.items():
