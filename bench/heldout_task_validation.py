@@ -1,7 +1,8 @@
-"""Can a held-out task stand in for the out-of-distribution tasks when choosing a router's settings? On
-RouterDC's protocol validation is carved from the in-distribution tasks' train splits, so it cannot see how a
-setting routes queries of a task it has never seen. Leaving one task out is the usual stand-in: fit on the
-other tasks' training queries and route the left-out task's, as the router meets an unseen task.
+"""Can a criterion built from train choose a router's settings for the out-of-distribution tasks? On RouterDC's
+protocol validation is carved from the in-distribution tasks' train splits: it never meets a task the router
+has not seen, and it is small (606 queries). Two stand-ins: cross-validation over all the training queries,
+and leaving one task out (fit on the other tasks' training queries and route the left-out task's, as the
+router meets an unseen task).
 
 This scores `router=task_probe` without its probes (router.module.alphas=[]: the classifier names the query's
 task and that task's best expert routes it; the probes only ever route humaneval, README) over the settings of
@@ -10,15 +11,17 @@ backbone=tfidf with punctuation marks as words) x classifier_c (--c) x the task 
 For each setting:
 - validation: fitted on train, the routed accuracy on the validation split (pooled, as bench/routerdc.py
   chooses);
+- cross-validation: --folds-fold over the train and validation queries together (ten times the validation
+  split's queries), fitted on the other folds, the routed accuracy pooled over the folds;
 - held-out task: for each in-distribution task, fitted on the train split without it, the accuracy routed on
   that task's train and validation queries; the mean over the tasks;
 - test, ID and OOD averages, fitted on train.
 Then, over the settings, the rank correlation (Spearman) of each validation score with test ID and with test
-OOD, and the setting each criterion chooses (validation; held-out task; their mean, as ID and OOD are
-averaged apart) with its test scores.
+OOD, and the setting each criterion chooses (validation; cross-validation; held-out task; the mean of
+validation and held-out task, as ID and OOD are averaged apart) with its test scores.
 
     python bench/heldout_task_validation.py [--data-root ../shared/data/routerdc_7llm] [--features minilm ...]
-                                            [--c 0.03 0.1 ...] [--out FILE]
+                                            [--c 0.03 0.1 ...] [--folds 5] [--out FILE]
 
 Prints the table and, as the last line, {"spearman": {CRITERION: {"ID": rho, "OOD": rho}}, "chosen": {CRITERION:
 {"setting", "id_avg", "ood_avg"}}}; writes outputs/bench/heldout_task_validation.json (or --out) with every
@@ -77,11 +80,14 @@ def main() -> None:
     parser.add_argument("--features", nargs="+", choices=list(FEATURES), default=list(FEATURES))
     parser.add_argument("--c", type=float, nargs="+", default=[0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0],
                         help="the task classifier's inverse L2 penalties (router.module.classifier_c)")
+    parser.add_argument("--folds", type=int, default=5, help="k of the cross-validation criterion")
     parser.add_argument("--out", default=None, help="the JSON record (default: outputs/bench/"
                                                     "heldout_task_validation.json)")
     args = parser.parse_args()
     if min(args.c) <= 0:
         parser.error(f"--c must be inverse penalties > 0, got {args.c}")
+    if args.folds < 2:
+        parser.error(f"--folds must be >= 2, got {args.folds}")
 
     overrides = ["experiment=routerdc_frozen", "router=task_probe", "~logger"]
     overrides += [f"data.root={args.data_root}"] if args.data_root else []
@@ -101,6 +107,9 @@ def main() -> None:
     def accuracy(rows: np.ndarray, routes: np.ndarray) -> float:
         return 100 * float(metric[rows, routes].mean())
 
+    fit_all = np.flatnonzero(train | val)
+    folds = np.random.default_rng(0).permutation(len(fit_all)) % args.folds
+
     settings = {}
     for name in args.features:
         kind, extra = FEATURES[name]
@@ -108,20 +117,26 @@ def main() -> None:
         for c in args.c:
             on_train = fitted_routes(x, matrix, reward, np.flatnonzero(train), c)
             held = {t: fitted_routes(x, matrix, reward, np.flatnonzero(train & (subset != t)), c) for t in tasks}
+            crossed = [(fit_all[folds == f], fitted_routes(x, matrix, reward, fit_all[folds != f], c))
+                       for f in range(args.folds)]
             for assignment, routes in on_train.items():
                 rows = {t: np.flatnonzero((train | val) & (subset == t)) for t in tasks}
                 left_out = {t: accuracy(rows[t], held[t][assignment](rows[t])) for t in tasks}
                 scored = group_scores(metric[test], subset[test], routes(np.flatnonzero(test)), groups)
                 settings[f"{name}, C={c:g}, {assignment}"] = {
                     "validation": accuracy(np.flatnonzero(val), routes(np.flatnonzero(val))),
+                    "cross_validation": accuracy(np.concatenate([rows for rows, _ in crossed]),
+                                                 np.concatenate([r[assignment](rows) for rows, r in crossed])),
                     "heldout_task": float(np.mean(list(left_out.values()))), "heldout_per_task": left_out,
                     "test": scored}
                 s = settings[f"{name}, C={c:g}, {assignment}"]
-                print(f"{name + f', C={c:g}, ' + assignment:34s} validation {s['validation']:6.2f}  held-out "
+                print(f"{name + f', C={c:g}, ' + assignment:34s} validation {s['validation']:6.2f}  "
+                      f"cross-validation {s['cross_validation']:6.2f}  held-out "
                       f"task {s['heldout_task']:6.2f} (" + " ".join(f"{t} {v:.1f}" for t, v in left_out.items())
                       + f")  test ID {scored['ID']:6.2f} OOD {scored.get('OOD', float('nan')):6.2f}", flush=True)
 
-    criteria = {"validation": lambda s: s["validation"], "heldout_task": lambda s: s["heldout_task"],
+    criteria = {"validation": lambda s: s["validation"], "cross_validation": lambda s: s["cross_validation"],
+                "heldout_task": lambda s: s["heldout_task"],
                 "mean_of_both": lambda s: (s["validation"] + s["heldout_task"]) / 2}
     spearman, chosen = {}, {}
     for criterion, key in criteria.items():
@@ -131,10 +146,10 @@ def main() -> None:
         best = choose(settings, key)
         chosen[criterion] = {"setting": best, "id_avg": round(settings[best]["test"]["ID"], 2),
                              "ood_avg": round(settings[best]["test"].get("OOD", float("nan")), 2)}
-    print(f"\n{'criterion':14s} " + " ".join(f"{'Spearman with test ' + g:>24s}" for g in spearman["validation"])
+    print(f"\n{'criterion':16s} " + " ".join(f"{'Spearman with test ' + g:>24s}" for g in spearman["validation"])
           + "  its choice (test ID / OOD)")
     for criterion in criteria:
-        print(f"{criterion:14s} " + " ".join(f"{rho:24.3f}" for rho in spearman[criterion].values())
+        print(f"{criterion:16s} " + " ".join(f"{rho:24.3f}" for rho in spearman[criterion].values())
               + f"  {chosen[criterion]['setting']} ({chosen[criterion]['id_avg']:.2f} / "
               f"{chosen[criterion]['ood_avg']:.2f})")
     path = Path(args.out) if args.out else PROJECT_ROOT / "outputs" / "bench" / "heldout_task_validation.json"
