@@ -65,10 +65,6 @@ def fitted_routes(x, matrix, reward, fit: np.ndarray, c: float) -> dict:
     return routes
 
 
-def choose(settings: dict, key) -> str:
-    return max(settings, key=lambda name: key(settings[name]))
-
-
 def main() -> None:
     from scipy.stats import spearmanr
 
@@ -109,6 +105,7 @@ def main() -> None:
 
     fit_all = np.flatnonzero(train | val)
     folds = np.random.default_rng(0).permutation(len(fit_all)) % args.folds
+    own = {t: np.flatnonzero((train | val) & (subset == t)) for t in tasks}  # each task's training queries
 
     settings = {}
     for name in args.features:
@@ -120,17 +117,16 @@ def main() -> None:
             crossed = [(fit_all[folds == f], fitted_routes(x, matrix, reward, fit_all[folds != f], c))
                        for f in range(args.folds)]
             for assignment, routes in on_train.items():
-                rows = {t: np.flatnonzero((train | val) & (subset == t)) for t in tasks}
-                left_out = {t: accuracy(rows[t], held[t][assignment](rows[t])) for t in tasks}
+                left_out = {t: accuracy(own[t], held[t][assignment](own[t])) for t in tasks}
                 scored = group_scores(metric[test], subset[test], routes(np.flatnonzero(test)), groups)
-                settings[f"{name}, C={c:g}, {assignment}"] = {
+                setting = f"{name}, C={c:g}, {assignment}"
+                settings[setting] = s = {
                     "validation": accuracy(np.flatnonzero(val), routes(np.flatnonzero(val))),
                     "cross_validation": accuracy(np.concatenate([rows for rows, _ in crossed]),
                                                  np.concatenate([r[assignment](rows) for rows, r in crossed])),
                     "heldout_task": float(np.mean(list(left_out.values()))), "heldout_per_task": left_out,
                     "test": scored}
-                s = settings[f"{name}, C={c:g}, {assignment}"]
-                print(f"{name + f', C={c:g}, ' + assignment:34s} validation {s['validation']:6.2f}  "
+                print(f"{setting:34s} validation {s['validation']:6.2f}  "
                       f"cross-validation {s['cross_validation']:6.2f}  held-out "
                       f"task {s['heldout_task']:6.2f} (" + " ".join(f"{t} {v:.1f}" for t, v in left_out.items())
                       + f")  test ID {scored['ID']:6.2f} OOD {scored.get('OOD', float('nan')):6.2f}", flush=True)
@@ -143,7 +139,7 @@ def main() -> None:
         values = [key(s) for s in settings.values()]
         spearman[criterion] = {g: round(float(spearmanr(values, [s["test"][g] for s in settings.values()])[0]), 3)
                                for g in groups}
-        best = choose(settings, key)
+        best = max(settings, key=lambda name: key(settings[name]))
         chosen[criterion] = {"setting": best, "id_avg": round(settings[best]["test"]["ID"], 2),
                              "ood_avg": round(settings[best]["test"].get("OOD", float("nan")), 2)}
     print(f"\n{'criterion':16s} " + " ".join(f"{'Spearman with test ' + g:>24s}" for g in spearman["validation"])
