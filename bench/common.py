@@ -123,3 +123,21 @@ def group_scores(metric: np.ndarray, subset: np.ndarray, routes: np.ndarray, gro
     scores = {s: 100 * float(metric[subset == s, routes[subset == s]].mean())
               for members in groups.values() for s in members}
     return {**scores, **{g: float(np.mean([scores[s] for s in members])) for g, members in groups.items()}}
+
+
+def fitted_task_probe(x: np.ndarray, matrix, reward: np.ndarray, fit: np.ndarray, **settings) -> dict:
+    """`router=task_probe` (TaskProbeRouter with `settings`) fitted once on the queries `fit` (rows of x and of
+    the matrix), as {assignment: that fit with the assignment}, for every task assignment."""
+    import torch
+
+    from rewardroute.routers.task_probe import ASSIGNMENTS, TaskProbeRouter
+
+    tasks, n_experts = matrix.subset_ids(), len(matrix.experts)
+    fitted = TaskProbeRouter(n_experts, x.shape[1], **settings)
+    fitted.fit({"features": torch.from_numpy(x[fit]).float(), "rewards": torch.from_numpy(reward[fit]),
+                "metric": torch.from_numpy(matrix.metric[fit]), "task": torch.from_numpy(tasks[fit])})
+    routers = {}
+    for assignment in ASSIGNMENTS:
+        routers[assignment] = TaskProbeRouter(n_experts, x.shape[1], **{**settings, "assignment": assignment})
+        routers[assignment].load_state_dict(fitted.state_dict())  # the task choices too (its extra state)
+    return routers

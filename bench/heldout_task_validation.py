@@ -37,7 +37,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from common import group_scores, query_features
+from common import fitted_task_probe, group_scores, query_features
 
 from rewardroute.schema import PROJECT_ROOT
 
@@ -51,18 +51,9 @@ def fitted_routes(x, matrix, reward, fit: np.ndarray, c: float) -> dict:
     """{assignment: routes(rows) -> the routed expert of each row} of task_probe without probes, fitted on `fit`."""
     import torch
 
-    from rewardroute.routers.task_probe import ASSIGNMENTS, TaskProbeRouter
-
-    n_experts, tasks = len(matrix.experts), matrix.subset_ids()
-    fitted = TaskProbeRouter(n_experts, x.shape[1], alphas=[], classifier_c=c)
-    fitted.fit({"features": torch.from_numpy(x[fit]), "rewards": torch.from_numpy(reward[fit]),
-                "metric": torch.from_numpy(matrix.metric[fit]), "task": torch.from_numpy(tasks[fit])})
-    routes = {}
-    for assignment in ASSIGNMENTS:
-        router = TaskProbeRouter(n_experts, x.shape[1], alphas=[], classifier_c=c, assignment=assignment)
-        router.load_state_dict(fitted.state_dict())
-        routes[assignment] = lambda rows, r=router: r.scores(torch.from_numpy(x[rows])).argmax(-1).numpy()
-    return routes
+    routers = fitted_task_probe(x, matrix, reward, fit, alphas=[], classifier_c=c)
+    return {assignment: lambda rows, r=r: r.scores(torch.from_numpy(x[rows])).argmax(-1).numpy()
+            for assignment, r in routers.items()}
 
 
 def main() -> None:

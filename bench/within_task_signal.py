@@ -40,7 +40,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from common import FEATURES, group_scores, per_task_choice, query_features
+from common import FEATURES, fitted_task_probe, group_scores, per_task_choice, query_features
 
 from rewardroute.schema import PROJECT_ROOT
 
@@ -60,21 +60,11 @@ def task_probes(x: np.ndarray, matrix, reward: np.ndarray, fit: np.ndarray, test
     task it names, that task's best expert, and the expert the router sends it to with each task assignment."""
     import torch
 
-    from rewardroute.routers.task_probe import ASSIGNMENTS, TaskProbeRouter
-
     tasks = matrix.subset_ids()
-    router = TaskProbeRouter(len(matrix.experts), x.shape[1], alphas=args.alphas, folds=args.folds,
-                             repeats=args.repeats)
-    router.fit({"features": torch.from_numpy(x[fit]).float(), "rewards": torch.from_numpy(reward[fit]),
-                "metric": torch.from_numpy(matrix.metric[fit]), "task": torch.from_numpy(tasks[fit])})
-    routes = {}
-    with torch.no_grad():
-        features = torch.from_numpy(x[test]).float()
-        named = router.task_ids[router.named_tasks(features)].numpy()
-        for assignment in ASSIGNMENTS:
-            assigned = TaskProbeRouter(len(matrix.experts), x.shape[1], assignment=assignment)
-            assigned.load_state_dict(router.state_dict())
-            routes[assignment] = assigned.scores(features).argmax(-1).numpy()
+    routers = fitted_task_probe(x, matrix, reward, fit, alphas=args.alphas, folds=args.folds, repeats=args.repeats)
+    features, router = torch.from_numpy(x[test]).float(), routers["hard"]
+    named = router.task_ids[router.named_tasks(features)].numpy()
+    routes = {assignment: r.scores(features).argmax(-1).numpy() for assignment, r in routers.items()}
     best = {t: reward[fit[tasks[fit] == t]].mean(0).argmax() for t in np.unique(tasks[fit])}
     choices = {matrix.subsets[t]: c for t, c in router.choices.items()}
     return choices, np.array(matrix.subsets)[named], np.array([best[t] for t in named]), routes

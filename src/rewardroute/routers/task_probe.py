@@ -82,7 +82,7 @@ def fit_task_probes(x: np.ndarray, rewards: np.ndarray, metric: np.ndarray, task
     for i, task in enumerate(ids):
         rows = np.flatnonzero(tasks == task)
         xt = x[rows].astype(np.float64)
-        enough = alphas and len(rows) >= 2 * folds  # probes asked for, and queries to cross-validate them
+        enough = bool(alphas) and len(rows) >= 2 * folds  # probes asked for, and queries to cross-validate them
         gains.append(cv_gains(xt, rewards[rows], metric[rows], alphas, folds, repeats) if enough else {})
         alpha.append(one_se_choice(gains[-1]) if gains[-1] else None)
         if alpha[-1] is None:  # the task's mean rewards: its best expert, with the others' estimates
@@ -150,16 +150,20 @@ class TaskProbeRouter(FittedInOnePass):
                          f"alpha: {gains or why})")
         return notes
 
+    def task_logits(self, features: torch.Tensor) -> torch.Tensor:
+        """The classifier's logit of each task (the columns follow task_ids) for each query."""
+        return features.float() @ self.classifier_weight.T + self.classifier_bias
+
     def named_tasks(self, features: torch.Tensor) -> torch.Tensor:
         """The index (into task_ids) of the task the classifier names for each query."""
-        return (features.float() @ self.classifier_weight.T + self.classifier_bias).argmax(-1)
+        return self.task_logits(features).argmax(-1)
 
     def scores(self, features: torch.Tensor) -> torch.Tensor:
         if not len(self.task_ids):  # before the fit (Lightning's sanity check): no preference
             return torch.zeros(len(features), self.hparams.n_experts, device=features.device)
         features = features.float()
         if self.hparams.assignment == "soft":  # each task's estimates, weighted by the task's probability
-            tasks = (features @ self.classifier_weight.T + self.classifier_bias).softmax(-1)
+            tasks = self.task_logits(features).softmax(-1)
             return torch.einsum("nt,nte->ne", tasks, torch.einsum("nd,tde->nte", features, self.coef) + self.intercept)
         named = self.named_tasks(features)
         out = torch.empty(len(features), self.hparams.n_experts, device=features.device)
