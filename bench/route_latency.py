@@ -28,7 +28,7 @@ os.environ.setdefault("WANDB_MODE", "offline")
 def latest_record() -> Path:
     records = sorted((PROJECT_ROOT / "outputs" / "bench" / "routerdc").glob("*/bench.json"))
     if not records:
-        raise FileNotFoundError("no bench/routerdc.py record under outputs/bench/routerdc: run it first or pass --record")
+        raise FileNotFoundError("no bench/routerdc.py record under outputs/bench/routerdc: run it first or pass --records")
     return records[-1]
 
 
