@@ -16,12 +16,13 @@ import json
 import os
 import time
 
+from common import QUIET
+
 from rewardroute.main import compose_config
 from rewardroute.pipeline.tasks import run_task
 from rewardroute.schema import PROJECT_ROOT
 
 os.environ.setdefault("WANDB_MODE", "offline")
-QUIET = ["~logger", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
 
 
 def main() -> None:

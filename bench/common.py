@@ -16,6 +16,8 @@ import numpy as np
 
 from rewardroute.schema import PROJECT_ROOT
 
+# no loggers or progress bars in a bench's runs
+QUIET = ["~logger", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
 FEATURES = ("minilm", "tfidf", "both")  # what query_features reads
 WORDS = ["backbone=tfidf", "router.max_length=1024"]  # every word of these queries counted (as the README runs it)
 

@@ -60,6 +60,7 @@ def main() -> None:
     from scipy.stats import spearmanr
 
     from rewardroute.data.load import load_matrix
+    from rewardroute.evaluation.metrics import groups_within
     from rewardroute.main import compose_config
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -83,9 +84,7 @@ def main() -> None:
     reward, metric = matrix.rewards(cfg.data.reward), matrix.metric
     split, subset = matrix.queries["split"].to_numpy(), matrix.queries["subset"].to_numpy()
     train, val, test = (split == "train"), (split == "val"), (split == "test")
-    present = set(subset[test])
-    groups = {g: [s for s in members if s in present] for g, members in cfg.data.groups.items()}
-    groups = {g: members for g, members in groups.items() if members}
+    groups = groups_within(cfg.data.groups, set(subset[test]))
     tasks = [s for s in groups.get("ID", []) if (train & (subset == s)).any()]
     if len(tasks) < 3 or not val.any():
         parser.error(f"{cfg.data.name}: holding one task out needs three tasks with training queries and a "

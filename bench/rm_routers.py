@@ -22,6 +22,8 @@ import os
 import time
 from pathlib import Path
 
+from common import QUIET
+
 from rewardroute.main import compose_config
 from rewardroute.pipeline.tasks import run_task
 from rewardroute.schema import PROJECT_ROOT
@@ -29,12 +31,12 @@ from rewardroute.schema import PROJECT_ROOT
 os.environ.setdefault("WANDB_MODE", "offline")
 ARCHS = ["single", "more", "rodos", "arliss"]
 # in process, one run at a time: not the sweep that experiment=rm_routers starts from run.py
-QUIET = ["~logger", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", "hydra.mode=RUN"]
+IN_PROCESS = [*QUIET, "hydra.mode=RUN"]
 
 
 def run(overrides: list[str], out: Path) -> dict:
     if not (out / "results.json").is_file():
-        run_task(compose_config(overrides + QUIET, str(out)))
+        run_task(compose_config(overrides + IN_PROCESS, str(out)))
     return json.loads((out / "results.json").read_text())
 
 

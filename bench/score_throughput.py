@@ -28,17 +28,16 @@ from rewardroute.rewards.scoring import ScoreModule
 from rewardroute.routers.backbones import resolve
 from rewardroute.schema import PROJECT_ROOT
 
-SHARED = PROJECT_ROOT.parent / "shared" / "data" / "alpaca_eval"
 
-
-def pairs(kind: str, n: int) -> list[dict]:
+def pairs(kind: str, n: int, data_dir: str) -> list[dict]:
     if kind == "long":
         from rewardroute.data.jsonl import read_rows
 
-        if not (SHARED / "responses.jsonl.gz").is_file():
-            raise SystemExit(f"--kind long reads AlpacaEval answers from {SHARED}, which is absent")
-        queries = {str(r["query_id"]): r["query"] for r in read_rows(SHARED / "queries.jsonl")}
-        rows = read_rows(SHARED / "responses.jsonl.gz")[:n]
+        shared = Path(data_dir) / "alpaca_eval"
+        if not (shared / "responses.jsonl.gz").is_file():
+            raise SystemExit(f"--kind long reads AlpacaEval answers from {shared} (paths.data_dir), which is absent")
+        queries = {str(r["query_id"]): r["query"] for r in read_rows(shared / "queries.jsonl")}
+        rows = read_rows(shared / "responses.jsonl.gz")[:n]
         return [{"query": queries[str(r["query_id"])], "answer": r["response"]} for r in rows]
     from rewardroute.data.synthetic import sample_texts
 
@@ -61,9 +60,10 @@ def main() -> None:
     tokenizer = AutoTokenizer.from_pretrained(path)
     torch.manual_seed(0)
     model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1).eval()
-    items = pairs(args.kind, args.pairs)
+    cfg = compose_config([], str(PROJECT_ROOT / "outputs" / "bench" / "score"))
+    items = pairs(args.kind, args.pairs, cfg.paths.data_dir)
     tokens = sum(min(args.max_length, len(tokenizer(it["query"], it["answer"])["input_ids"])) for it in items)
-    trainer_cfg = compose_config([], str(PROJECT_ROOT / "outputs" / "bench" / "score")).trainer
+    trainer_cfg = cfg.trainer
 
     def ours() -> float:
         with tempfile.TemporaryDirectory() as parts:

@@ -163,10 +163,11 @@ def routed_by_task_probes(cfg, matrix, x, fit_all, test, args) -> dict:
     """`router=task_probe` beside the per-task choice, on test: printed, and returned for the record."""
     from omegaconf import OmegaConf
 
+    from rewardroute.evaluation.metrics import groups_within
+
     reward, metric, subset = matrix.rewards(cfg.data.reward), matrix.metric, matrix.queries["subset"].to_numpy()
     present = set(subset[test])
-    groups = {g: [s for s in members if s in present] for g, members in cfg.data.groups.items()}
-    groups = {g: members for g, members in groups.items() if members}
+    groups = groups_within(cfg.data.groups, present)
     choices, named, best, probe = task_probes(x, matrix, reward, fit_all, test, args)
     per_task = per_task_choice(matrix, OmegaConf.to_container(cfg.data.proxy_train), "test").argmax(1)
     rows, m = subset[test], metric[test]

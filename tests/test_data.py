@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from conftest import SHARED_DATA, long_table, needs_shared_data
 
-from rewardroute.data.jsonl import load_long, load_wide
+from rewardroute.data.jsonl import load_long, load_queries, load_wide
 from rewardroute.data.matrix import DataError, ResponseMatrix
-from rewardroute.data.splits import assign_splits
+from rewardroute.data.splits import assign_splits, split_labels
 from rewardroute.data.synthetic import generate
 
 
@@ -72,7 +72,7 @@ def bad_file(tmp_path, edit) -> str:
     [
         (lambda r: r[3].update(score="high"), r"scores.jsonl, row 4: score 'high' for query '1', expert 'b' is not a number"),
         (lambda r: r[2].update(score=None), r"scores.jsonl, row 3: null score or metric for query '1', expert 'a'"),
-        (lambda r: r[2].pop("score"), r"scores.jsonl, row 3: null score"),
+        (lambda r: r[2].pop("score"), r"scores.jsonl, row 3: no 'score' field; the row has \['expert', 'query'"),
         (lambda r: r.append(dict(r[0])), r"scores.jsonl: duplicate query id '0' for expert 'a' in rows \[1, 9\]"),
         (lambda r: r[4].update(subset=""), r"scores.jsonl, row 5: empty subset for query '2'"),
         (lambda r: r.pop(7), r"query '3' \(split 'test'\) has no score from \['b'\]"),
@@ -82,6 +82,13 @@ def bad_file(tmp_path, edit) -> str:
 def test_bad_score_files_name_file_and_row(tmp_path, edit, message):
     with pytest.raises(DataError, match=message):
         ResponseMatrix.from_long(load_long(bad_file(tmp_path, edit)))
+
+
+def test_a_wrong_score_field_is_an_error_not_every_query_dropped(tmp_path):
+    path = write_jsonl(tmp_path / "scores.jsonl", long_rows())
+    fields = r"\['expert', 'query', 'query_id', 'score', 'split', 'subset'\]"
+    with pytest.raises(DataError, match=rf"scores.jsonl, row 1: no 'reward' field; the row has {fields}"):
+        load_long(path, score_field="reward")
 
 
 def test_a_null_metric_among_values_is_a_missing_evaluation_not_the_score(tmp_path):
@@ -127,6 +134,17 @@ def test_a_split_without_training_queries_is_an_error():
     m = ResponseMatrix.from_long(long_table({"a": [0.1, 0.2]}, ["s", "s"], ["test", "ood"]))
     with pytest.raises(DataError, match=r"no training queries: the data's splits are \['ood', 'test'\]"):
         assign_splits(m, 0.2, 0.1, 0)
+
+
+def test_splits_on_some_queries_only_name_the_file_and_row_of_one_without(tmp_path):
+    rows = [{"query_id": i, "subset": "s", "split": None if i == 2 else "train", "query": f"q{i}"} for i in range(4)]
+    queries = load_queries(write_jsonl(tmp_path / "queries.jsonl", rows))
+    with pytest.raises(DataError, match=r"some have none, e.g. .*queries.jsonl, row 3: query '2' has none"):
+        split_labels(queries, 0.2, 0.1, 0)
+    scores = [dict(r, split=None) if r["query_id"] == 2 else r for r in long_rows()]  # rows 5 and 6: query 2
+    matrix = ResponseMatrix.from_long(load_long(write_jsonl(tmp_path / "scores.jsonl", scores)))
+    with pytest.raises(DataError, match=r"some have none, e.g. .*scores.jsonl, row 5: query '2' has none"):
+        assign_splits(matrix, 0.2, 0.1, 0)
 
 
 def test_seeded_split_is_stable_across_runs_and_row_order():

@@ -41,3 +41,31 @@ def test_ddp_on_cpu_with_two_processes_inside_a_sweep(tmp_path, cache_dir):
         assert read_results(tmp_path / job)["counts"]["test"] == 120
         assert (tmp_path / job / "train_ddp_process_1.log").is_file()  # rank 1 ran in this job's folder
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["0", "1"]
+
+
+@pytest.mark.parametrize("trainer, several", [
+    ({"strategy": "ddp", "devices": 2}, True), ({"strategy": "ddp", "devices": 1, "num_nodes": 2}, True),
+    ({"strategy": "ddp", "devices": "1"}, False), ({"strategy": "auto", "devices": 4}, False)])
+def test_distributed_counts_devices_and_nodes(trainer, several):
+    from omegaconf import OmegaConf
+
+    from rewardroute.pipeline.ddp import distributed
+
+    assert distributed(OmegaConf.create({"trainer": trainer})) is several
+
+
+@pytest.mark.parametrize("launcher, refused", [("JoblibLauncher", True), ("LocalLauncher", True), ("SlurmLauncher", False)])
+def test_ddp_inside_a_launcher_job_only_where_slurm_starts_the_ranks(launcher, refused):
+    """joblib and submitit_local jobs cannot start DDP ranks; under submitit_slurm SLURM starts them."""
+    from hydra.types import RunMode
+    from omegaconf import OmegaConf
+
+    from rewardroute.pipeline.ddp import _ranks_run_this_job_only
+
+    hydra_cfg = OmegaConf.create({"mode": RunMode.MULTIRUN, "launcher": {"_target_": f"plugins.{launcher}"}})
+    cfg = OmegaConf.create({"trainer": {"strategy": "ddp", "devices": -1}})
+    if refused:
+        with pytest.raises(ValueError, match=f"inside a plugins.{launcher} job: run one device per job"):
+            _ranks_run_this_job_only(hydra_cfg, cfg)
+    else:
+        _ranks_run_this_job_only(hydra_cfg, cfg)

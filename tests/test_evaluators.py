@@ -86,6 +86,16 @@ def test_mmlu_choice_letter():
         ChoiceLetter().evaluate(table(1, reference=7), ["B"])
 
 
+def test_humaneval_without_tests_or_entry_point_names_the_columns_and_the_file():
+    prompt = 'def add(a, b):\n    """The sum."""\n'
+    with pytest.raises(DataError, match=r"humaneval.jsonl: missing columns \['test', 'entry_point'\]; pass@1 runs"):
+        PassAtOne().evaluate(table(1, query=prompt, file="humaneval.jsonl", row=1), ["    return a + b\n"])
+    queries = table(2, query=prompt, test=["def check(candidate):\n    pass\n", None], entry_point="add",
+                    file="humaneval.jsonl", row=[1, 2])
+    with pytest.raises(DataError, match=r"humaneval.jsonl, row 2, query q1: \['test'\] must be non-empty strings"):
+        PassAtOne().evaluate(queries, ["    return a + b\n"] * 2)
+
+
 def test_humaneval_stops_loops_and_memory_hogs_without_harm():
     prompt = 'def add(a, b):\n    """The sum."""\n'
     test = "def check(candidate):\n    assert candidate(2, 3) == 5\n"
@@ -185,6 +195,26 @@ def test_flask_judge_grades_each_skill():
         judge.evaluate(table(1, skills=[["Charm"]]), ["a"])
 
 
+@pytest.mark.parametrize(
+    "evaluator, columns, answer, message",
+    [
+        (lambda: FinalNumber(), {"reference": "none"}, "1", "no number in the reference"),
+        (lambda: ChoiceLetter(), {"reference": 7}, "B", "reference 7"),
+        (lambda: Pairwise(str(PROMPTS / "alpaca_eval_pairwise.yaml"), Scripted(lambda user: "[[A]]")), {}, "x",
+         "the pairwise judge needs a reference"),
+        (lambda: MTBench(str(PROMPTS / "mt_bench_single.yaml"), Scripted(lambda user: "[[6]]")),
+         {"turns": [["one question"]]}, ["a", "b"], "2 answer turns for 1 questions"),
+        (lambda: Flask(str(PROMPTS / "flask_skills.yaml"), Scripted(lambda user: "[[4]]")), {"skills": [["Charm"]]},
+         "a", r"skills \['Charm'\]"),
+    ],
+    ids=["gsm8k", "mmlu", "pairwise", "mt_bench", "flask"],
+)
+def test_evaluator_errors_name_the_file_and_row(evaluator, columns, answer, message):
+    queries = table(1, file="bench.jsonl", row=7, **columns)  # load_benchmark adds file and row to each query
+    with pytest.raises(DataError, match=rf"bench.jsonl, row 7, query q0: {message}"):
+        evaluator().evaluate(queries, [answer])
+
+
 def test_a_tiny_local_judge_runs_and_its_unrated_replies_are_counted(compose_cfg, tmp_path):
     parts = tmp_path / "parts"
     queries, judge = benchmark(compose_cfg, "mt_bench/writing", "benchmark/evaluator/backend=tiny",
@@ -199,16 +229,17 @@ def test_a_tiny_local_judge_runs_and_its_unrated_replies_are_counted(compose_cfg
 
 class FakeOpenAI(BaseHTTPRequestHandler):
     """Chat completions on localhost: the first request fails with 503 (a retry must follow), then each reply
-    rates 8; "bad request" in a prompt gets a 400."""
+    rates 8; "bad request" in a prompt gets a 400 while `refusing`."""
 
     calls: ClassVar[list] = []
+    refusing: ClassVar[bool] = True
 
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         FakeOpenAI.calls.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
         if len(FakeOpenAI.calls) == 1:
             return self.answer(503, {"error": "busy"})
-        if "bad request" in body["messages"][-1]["content"]:
+        if "bad request" in body["messages"][-1]["content"] and FakeOpenAI.refusing:
             return self.answer(400, {"error": {"message": "context too long"}})
         self.answer(200, {"choices": [{"message": {"role": "assistant", "content": "Solid. Rating: [[8]]"}}]})
 
@@ -226,7 +257,7 @@ class FakeOpenAI(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def fake_openai():
-    FakeOpenAI.calls = []
+    FakeOpenAI.calls, FakeOpenAI.refusing = [], True
     server = ThreadingHTTPServer(("127.0.0.1", 0), FakeOpenAI)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}/v1"
@@ -247,6 +278,17 @@ def test_an_endpoint_judge_against_a_fake_openai_server(compose_cfg, fake_openai
     assert [m["role"] for m in last["body"]["messages"]] == ["system", "user"]
     with pytest.raises(EndpointError, match=f"{fake_openai}/chat/completions: HTTP 400.*context too long"):
         judge.backend.complete([("", "bad request")])
+
+
+def test_an_endpoint_run_that_fails_keeps_its_replies_and_asks_only_the_rest_again(fake_openai, tmp_path):
+    endpoint = Endpoint(fake_openai, "judge", backoff=0.01, workers=1, parts_dir=str(tmp_path))
+    asks = [("", "first"), ("", "bad request"), ("", "third")]
+    with pytest.raises(EndpointError, match=r"HTTP 400.*the 2 of 3 replies received are kept in .*run again"):
+        endpoint.complete(asks)
+    FakeOpenAI.refusing, asked = False, len(FakeOpenAI.calls)
+    assert endpoint.complete(asks) == ["Solid. Rating: [[8]]"] * 3
+    assert [c["body"]["messages"][-1]["content"] for c in FakeOpenAI.calls[asked:]] == ["bad request"]
+    assert not any(tmp_path.iterdir())  # complete: nothing left to resume
 
 
 def test_an_unreachable_endpoint_is_an_error_naming_the_url():

@@ -393,3 +393,5 @@ def test_rm_configs_compose_and_typos_are_errors(compose_cfg):
         compose_cfg("experiment=rm_routers", "rm.batch_sise=4")
     with pytest.raises(ValueError, match="task=train_rm needs a reward-model architecture"):
         run_task(compose_cfg("task=train_rm", "data=synthetic_pairs", IN_PROCESS))
+    with pytest.raises(ValueError, match="task=train_rm needs a transformer backbone .*TfIdf has no network"):
+        run_task(compose_cfg(*[o for o in TINY_RM if "backbone" not in o], IN_PROCESS, "backbone=tfidf"))

@@ -1,6 +1,7 @@
 """The routers beyond Zooter (kNN, MLP, score regression, RouterDC): their losses and memory by hand, and each
 one trained and evaluated through the real recipe, in the same results table, with its confidence analysis."""
 
+import json
 import math
 
 import numpy as np
@@ -97,3 +98,26 @@ def test_a_shallower_pretrained_encoder_keeps_its_first_layers_and_its_own_cache
     assert shallow.key([]) != full.key([])
     batch = tokenizer(["route me"], return_tensors="pt")
     assert encoder(batch["input_ids"], batch["attention_mask"]).shape == (1, 384)
+
+
+def test_last_token_pooling_reads_the_last_real_token_of_a_left_padding_tokenizer(tmp_path):
+    """A decoder's tokenizer may pad on the left; a frozen router's embedding of a query must not depend on
+    the longer queries batched with it."""
+    from transformers import LlamaConfig, LlamaModel
+
+    from rewardroute.routers.backbones import Pretrained, bert_tokenizer
+    from rewardroute.routers.features import embed
+
+    texts = ["a short query", "a much longer query with many more words than the other one has"]
+    tokenizer = bert_tokenizer(texts, vocab_size=100)
+    torch.manual_seed(0)
+    LlamaModel(LlamaConfig(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                           num_attention_heads=2, num_key_value_heads=2, pad_token_id=tokenizer.pad_token_id)
+               ).save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "tokenizer_config.json").read_text())
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({**config, "padding_side": "left"}))  # as a decoder's
+    encoder, loaded = Pretrained(str(tmp_path), pooling="last").build(texts)
+    together = embed(texts, encoder, loaded, 32, batch_size=2, device="cpu")
+    alone = embed(texts[:1], encoder, loaded, 32, batch_size=1, device="cpu")
+    np.testing.assert_allclose(together[0], alone[0], rtol=1e-4, atol=1e-5)

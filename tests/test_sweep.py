@@ -81,3 +81,32 @@ def test_report_needs_a_sweep_folder(compose_cfg, tmp_path):
         run_task(compose_cfg("task=report"))
     with pytest.raises(FileNotFoundError, match="no task=benchmark jobs"):
         run_task(compose_cfg("task=report", f"dir={tmp_path}"))
+
+
+def test_the_artifact_store_lists_the_sweeps_jobs(swept, compose_cfg, capsys):
+    run_task(compose_cfg("task=artifacts", f"paths.artifact_dir={swept / 'artifacts'}"))
+    jobs = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| benchmark ")]
+    assert len(jobs) == 9 and all(" queries " in line for line in jobs)
+
+
+def test_a_job_learns_from_the_data_it_is_given(swept, compose_cfg):
+    """bma and a trained router come from the `data` matrix, and a fast_dev_run router is not a trained one:
+    each is a job of its own in the store, never the cached result of other data or a full training."""
+    from rewardroute.pipeline.artifacts import list_artifacts
+
+    store = [f"paths.artifact_dir={swept / 'artifacts'}", "benchmark=tiny/math", *QUIET]
+    before = {m["key"] for m in list_artifacts(swept / "artifacts")}
+    run_task(compose_cfg("experiment=tiny_sweep", "router=bma", "data.split_seed=1", *store, out="bma"))
+    run_task(compose_cfg("experiment=tiny_sweep", "router=zooter", "trainer.fast_dev_run=true", *store, out="dev"))
+    new = [m for m in list_artifacts(swept / "artifacts") if m["key"] not in before]
+    assert sorted(m["stage"] for m in new) == ["benchmark", "benchmark", "router"]
+    [router] = [m for m in new if m["stage"] == "router"]
+    assert router["spec"]["trainer"]["fast_dev_run"] is True
+    assert (swept / "artifacts" / "router" / router["key"] / "router.ckpt").is_file()
+
+
+def test_a_benchmark_subset_outside_the_data_subsets_keeps_its_queries(swept, compose_cfg):
+    """data.subsets chooses what the router trains on, not which benchmark queries are answered."""
+    result = run_task(compose_cfg("experiment=tiny_sweep", "router=random", "benchmark=tiny/coding", "data.subsets=[math]",
+                                  f"paths.artifact_dir={swept / 'artifacts'}", *QUIET))
+    assert result["n_queries"] > 0 and np.isfinite(result["score"])

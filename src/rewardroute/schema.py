@@ -135,7 +135,7 @@ class RewardModelConfig:
     name: str = MISSING
     model: Any = MISSING  # {_target_: a scorer class, ...}
     batch_size: int = 16
-    max_length: int = 512  # tokens of query + answer; longer inputs lose the start of the query (see rewards/)
+    max_length: int = 512  # tokens of query + answer; longer inputs lose tokens from their start (rewards/scoring.py)
 
 
 @dataclass

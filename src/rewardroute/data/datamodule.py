@@ -73,11 +73,15 @@ class RouterDataModule(L.LightningDataModule):
         if "features" in examples[0]:
             batch["features"] = torch.from_numpy(np.stack([e["features"] for e in examples]))
             return batch
-        width = max(len(e["input_ids"]) for e in examples)
-        ids = torch.full((len(examples), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(examples), width), dtype=torch.long)
-        for i, e in enumerate(examples):
-            ids[i, : len(e["input_ids"])] = torch.from_numpy(np.asarray(e["input_ids"]))
-            mask[i, : len(e["input_ids"])] = 1
+        ids, mask = pad([e["input_ids"] for e in examples], self.pad_id)
         batch.update(input_ids=ids, attention_mask=mask)
         return batch
+
+
+def pad(sequences: list, pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded ids [n, longest] and their attention mask."""
+    from torch.nn.utils.rnn import pad_sequence
+
+    ids = [torch.tensor(np.asarray(s), dtype=torch.long) for s in sequences]
+    return (pad_sequence(ids, batch_first=True, padding_value=pad_id),
+            pad_sequence([torch.ones_like(i) for i in ids], batch_first=True))

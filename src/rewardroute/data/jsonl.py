@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from rewardroute.data.matrix import DataError
+from rewardroute.data.matrix import DataError, where
 
 QUERY_FIELDS = ("subset", "split", "query")
 
@@ -79,9 +79,13 @@ def load_long(
             table[str(q["query_id"])] = q
     out = []
     for r in rows:
-        for key in ("query_id", expert_field):
+        # an absent score is a wrong score_field, not a missing value (JSON null, under data.null_scores): with
+        # null_scores=drop it would drop every query
+        for key in ("query_id", expert_field, score_field):
             if key not in r:
-                raise DataError(f"{r['file']}, row {r['row']}: no {key!r} field")
+                fields = sorted(k for k in r if k not in ("file", "row"))
+                raise DataError(f"{where(r)}: no {key!r} field; the row has {fields} (expert_field and "
+                                "score_field name the expert's and the score's fields; an unknown score is null)")
         source = r
         if queries is not None:
             source = table.get(str(r["query_id"]))
@@ -92,7 +96,7 @@ def load_long(
                 "query_id": str(r["query_id"]),
                 **{f: source.get(f) for f in QUERY_FIELDS},
                 "expert": r[expert_field],
-                "score": r.get(score_field),
+                "score": r[score_field],
                 "metric": r.get("metric"),
                 "tags": _tags(source, tags_field),
                 "file": r["file"],

@@ -34,6 +34,11 @@ def where(row: pd.Series) -> str:
     return f"{row.get('file', '<memory>')}, row {row.get('row', '?')}"
 
 
+def where_query(row) -> str:
+    """`file, row N, query ID` of a query, for error messages."""
+    return f"{where(row)}, query {row['query_id']}"
+
+
 @dataclass(frozen=True)
 class ResponseMatrix:
     queries: pd.DataFrame  # one row per query: query_id, subset, split, query, tags, source_split
@@ -142,7 +147,8 @@ class ResponseMatrix:
                 if name not in present:
                     raise DataError(f"data.subsets: subset {name!r} has no queries left (after dropping nulls)")
 
-        queries = long.drop_duplicates("query_id")[["query_id", "subset", "split", "query", "tags"]]
+        where_from = [c for c in ("file", "row") if c in long.columns]  # so that errors on a query name its row
+        queries = long.drop_duplicates("query_id")[["query_id", "subset", "split", "query", "tags", *where_from]]
         queries = queries.reset_index(drop=True)
         queries["tags"] = queries["tags"].map(_tag_list)
         order = list(queries["query_id"])

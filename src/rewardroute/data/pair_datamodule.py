@@ -12,10 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.nn.utils.rnn import pad_sequence
 
 from rewardroute.cache import content_hash
-from rewardroute.data.datamodule import RouterDataModule
+from rewardroute.data.datamodule import RouterDataModule, pad
 from rewardroute.data.pairs import PairSet
 from rewardroute.routers.features import _cached
 
@@ -43,13 +42,6 @@ class PairEncoding:
     def prompts(self, tokenizer, prompts: list[str]) -> list[list[int]]:
         tokenizer.truncation_side = self.prompt_truncation_side
         return tokenizer(list(prompts), truncation=True, max_length=self.prompt_max_length)["input_ids"]
-
-
-def pad(sequences: list, pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-padded ids [n, longest] and their attention mask."""
-    ids = [torch.tensor(np.asarray(s), dtype=torch.long) for s in sequences]
-    return (pad_sequence(ids, batch_first=True, padding_value=pad_id),
-            pad_sequence([torch.ones_like(i) for i in ids], batch_first=True))
 
 
 def pair_tokens(pairs: PairSet, tokenizer, encoding: PairEncoding, cache_dir: str, backbone_key: str):

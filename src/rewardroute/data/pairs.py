@@ -21,7 +21,7 @@ import pandas as pd
 from rewardroute.cache import content_hash
 from rewardroute.data.jsonl import read_rows
 from rewardroute.data.matrix import DataError, where
-from rewardroute.data.splits import unit_hash
+from rewardroute.data.splits import check_fractions, hashed, with_validation
 from rewardroute.data.synthetic import VOCAB
 
 log = logging.getLogger(__name__)
@@ -103,9 +103,7 @@ def prepare_pairs(table: pd.DataFrame, subsets: list[str] | None = None, drop_ti
                   test_fraction: float = 0.2, val_fraction: float = 0.1, seed: int = 0) -> PairSet:
     """Keep the domains in `subsets`, drop ties (or keep them), and split every pair by a hash of its id and the
     seed: a pair's split never depends on row order or on which other pairs are loaded."""
-    for key, value in (("data.test_fraction", test_fraction), ("data.val_fraction", val_fraction)):
-        if not 0 <= value < 1:
-            raise DataError(f"{key} must be in [0, 1), got {value}")
+    check_fractions(test_fraction, val_fraction)
     files = sorted(set(table["file"]))
     duplicated = table[table["pair_id"].duplicated(keep=False)]
     if len(duplicated):
@@ -122,9 +120,8 @@ def prepare_pairs(table: pd.DataFrame, subsets: list[str] | None = None, drop_ti
         table = table[~table["tie"]]
     table = table.reset_index(drop=True)
     ids = table["pair_id"]
-    test = np.array([unit_hash("test", seed, i) < test_fraction for i in ids], dtype=bool)
-    val = ~test & np.array([unit_hash("val", seed, i) < val_fraction for i in ids], dtype=bool)
-    table["split"] = np.where(test, "test", np.where(val, "val", "train"))
+    test = hashed(ids, "test", seed, test_fraction)
+    table["split"] = with_validation(ids, test, val_fraction, seed)
     pairs = PairSet(table, tuple(subsets or present), ties)
     if not (table["split"] == "train").any():
         raise DataError(f"no training pairs in {', '.join(files)}: {len(table)} pairs after the domain filter "

@@ -9,7 +9,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from rewardroute.data.matrix import DataError, ResponseMatrix
+from rewardroute.data.matrix import DataError, ResponseMatrix, where
 
 TRAIN_SPLITS = {"train"}  # the data's own split names that mean "train"; every other name is read as test
 
@@ -20,6 +20,23 @@ def unit_hash(salt: str, seed: int, query_id: str) -> float:
     return int.from_bytes(digest, "big") / 2**64
 
 
+def check_fractions(test_fraction: float, val_fraction: float) -> None:
+    for key, value in (("data.test_fraction", test_fraction), ("data.val_fraction", val_fraction)):
+        if not 0 <= value < 1:
+            raise DataError(f"{key} must be in [0, 1), got {value}")
+
+
+def hashed(ids, salt: str, seed: int, fraction: float) -> np.ndarray:
+    """Whether each id falls in a seeded `fraction` of all ids (by its hash: independent of row order)."""
+    return np.array([unit_hash(salt, seed, i) < fraction for i in ids], dtype=bool)
+
+
+def with_validation(ids, test: np.ndarray, val_fraction: float, seed: int) -> np.ndarray:
+    """train / val / test per id: `test` as given, a seeded `val_fraction` of the others val."""
+    val = ~test & hashed(ids, "val", seed, val_fraction)
+    return np.where(test, "test", np.where(val, "val", "train"))
+
+
 def split_labels(queries: pd.DataFrame, test_fraction: float, val_fraction: float, seed: int) -> np.ndarray:
     """train / val / test per query (columns query_id and split, the data's own split or null).
 
@@ -27,19 +44,18 @@ def split_labels(queries: pd.DataFrame, test_fraction: float, val_fraction: floa
     "ood", is test); otherwise a seeded `test_fraction` of the queries is test. Validation is a seeded
     `val_fraction` of train.
     """
-    for key, value in (("data.test_fraction", test_fraction), ("data.val_fraction", val_fraction)):
-        if not 0 <= value < 1:
-            raise DataError(f"{key} must be in [0, 1), got {value}")
+    check_fractions(test_fraction, val_fraction)
     own = queries["split"].notna() & (queries["split"].astype(str).str.len() > 0)
     if own.any() and not own.all():
-        raise DataError(f"some queries have a split and some have none, e.g. query {queries.loc[~own, 'query_id'].iloc[0]!r}")
+        row = queries[~own].iloc[0]
+        raise DataError(f"some queries have a split and some have none, e.g. {where(row)}: query {row['query_id']!r} "
+                        "has none; give every query a split (train, test, ...) or none (a seeded split is drawn)")
     ids = queries["query_id"].astype(str)
     if own.all():
         test = ~queries["split"].isin(TRAIN_SPLITS).to_numpy()
     else:
-        test = np.array([unit_hash("test", seed, i) < test_fraction for i in ids])
-    val = ~test & np.array([unit_hash("val", seed, i) < val_fraction for i in ids])
-    split = np.where(test, "test", np.where(val, "val", "train"))
+        test = hashed(ids, "test", seed, test_fraction)
+    split = with_validation(ids, test, val_fraction, seed)
     if not (split == "train").any():
         found = sorted(set(queries["split"].dropna())) or ["<none>"]
         raise DataError(f"no training queries: the data's splits are {found}; a router needs a 'train' split")
@@ -63,6 +79,5 @@ def fold_splits(matrix: ResponseMatrix, folds: int, fold: int, val_fraction: flo
         raise DataError(f"data.cross_fit_folds must be at least 2, got {folds}")
     ids = matrix.queries["query_id"].astype(str)
     test = np.array([int(unit_hash("fold", seed, i) * folds) == fold for i in ids])
-    val = ~test & np.array([unit_hash("val", seed, i) < val_fraction for i in ids])
-    q = matrix.queries.assign(split=np.where(test, "test", np.where(val, "val", "train")))
+    q = matrix.queries.assign(split=with_validation(ids, test, val_fraction, seed))
     return replace(matrix, queries=q)

@@ -14,6 +14,12 @@ import pandas as pd
 ALL = "all"
 
 
+def groups_within(groups: dict[str, list[str]], subsets) -> dict[str, list[str]]:
+    """The groups with only their members among `subsets` (all where None); groups left empty are dropped."""
+    kept = {g: [s for s in members if subsets is None or s in subsets] for g, members in groups.items()}
+    return {g: members for g, members in kept.items() if members}
+
+
 def subset_scores(metric: np.ndarray, subsets: np.ndarray, routes: dict[str, np.ndarray]) -> pd.DataFrame:
     """Mean metric of the routed answers: methods x subsets (in order of first appearance)."""
     order = list(dict.fromkeys(subsets))

@@ -3,8 +3,9 @@ given by URL, asked with the standard library's HTTP client.
 
 `url` is the API base (`http://localhost:8000/v1`; `/chat/completions` is appended unless given). The API key
 is read from the environment variable `api_key_env` (none is sent when it is unset: a local server needs none).
-Greedy by default (temperature 0). Connection errors, timeouts, 429 and 5xx answers are retried with
-exponential backoff; other errors, or the last retry failing, stop the run with the URL and the reason.
+Greedy by default (temperature 0). Connection errors, timeouts and the answers 408, 409, 429, 500, 502, 503
+and 504 are retried with exponential backoff; other errors, or the last retry failing, stop the run with the
+URL and the reason. Each reply is kept in `parts_dir/<key>` as it arrives, so a stopped run asks only the rest.
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ import http.client
 import json
 import logging
 import os
+import shutil
+import threading
 import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 RETRIED_STATUS = (408, 409, 429, 500, 502, 503, 504)
@@ -38,6 +42,7 @@ class Endpoint:
     retries: int = 5  # attempts after the first
     backoff: float = 2.0  # seconds before the first retry, doubled after each
     workers: int = 4  # requests in flight
+    parts_dir: str | None = None  # where replies wait until all are in (None: kept in memory only, no resume)
 
     def spec(self) -> dict:
         return {"kind": "Endpoint", "url": self.url, "model": self.model, "max_tokens": self.max_tokens,
@@ -49,11 +54,35 @@ class Endpoint:
         return base if base.endswith("/chat/completions") else f"{base}/chat/completions"
 
     def complete(self, asks: list[tuple[str, str]]) -> list[str | None]:
+        from rewardroute.cache import content_hash
+
         key = os.environ.get(self.api_key_env) if self.api_key_env else None
         if self.api_key_env and key is None:
             log.info("judge endpoint %s: $%s is not set; asking without an API key", self.address, self.api_key_env)
-        with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            return list(pool.map(lambda ask: self.ask(ask, key), asks))
+        kept = Path(self.parts_dir) / content_hash(self.spec(), asks) / "replies.jsonl" if self.parts_dir else None
+        replies = read_replies(kept)
+        if replies:
+            log.info("judge endpoint %s: %d of %d replies kept from an earlier run", self.address, len(replies), len(asks))
+        lock = threading.Lock()
+
+        def ask_and_keep(i: int) -> None:
+            reply = self.ask(asks[i], key)
+            with lock:
+                replies[i] = reply
+                if kept is not None:
+                    kept.parent.mkdir(parents=True, exist_ok=True)
+                    with kept.open("a") as f:
+                        f.write(json.dumps({"i": i, "reply": reply}) + "\n")
+
+        try:
+            with ThreadPoolExecutor(max_workers=self.workers) as pool:  # on an error, the asks in flight finish
+                list(pool.map(ask_and_keep, [i for i in range(len(asks)) if i not in replies]))
+        except EndpointError as e:
+            fate = f"kept in {kept.parent}: run again to ask only the rest" if kept else "lost (no parts_dir set)"
+            raise EndpointError(f"{e}; the {len(replies)} of {len(asks)} replies received are {fate}") from None
+        if kept is not None:
+            shutil.rmtree(kept.parent, ignore_errors=True)
+        return [replies[i] for i in range(len(asks))]
 
     def ask(self, ask: tuple[str, str], key: str | None) -> str:
         system, user = ask
@@ -82,3 +111,15 @@ class Endpoint:
             return json.loads(raw)["choices"][0]["message"]["content"] or ""
         except (ValueError, KeyError, IndexError, TypeError):
             raise EndpointError(f"judge endpoint {self.address}: not a chat-completions reply: {raw[:300]!r}") from None
+
+
+def read_replies(path: Path | None) -> dict[int, str]:
+    """The replies an earlier run kept, by ask index (a line cut short by a kill is skipped)."""
+    replies = {}
+    for line in path.read_text().splitlines() if path is not None and path.is_file() else []:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        replies[record["i"]] = record["reply"]
+    return replies

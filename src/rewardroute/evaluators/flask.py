@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rewardroute.data.matrix import DataError
+from rewardroute.data.matrix import DataError, where_query
 from rewardroute.evaluators.judge import Ask, Judge, fill, rating, strings
 
 
@@ -22,8 +22,8 @@ class Flask(Judge):
         skills = strings(row.get("skills"))
         unknown = [s for s in skills if s not in self.templates["skills"]]
         if not skills or unknown:
-            raise DataError(f"query {row['query_id']}: skills {skills} must be a non-empty list of the skills in "
-                            f"{self.prompt} ({', '.join(self.templates['skills'])})")
+            raise DataError(f"{where_query(row)}: skills {skills} must be a non-empty list of the "
+                            f"skills in {self.prompt} ({', '.join(self.templates['skills'])})")
         return skills
 
     def asks(self, row: dict, answer: str) -> list[Ask]:

@@ -13,7 +13,7 @@ from numbers import Real
 
 import pandas as pd
 
-from rewardroute.data.matrix import DataError
+from rewardroute.data.matrix import DataError, where_query
 
 NUMBER = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?|-?\d+(?:\.\d+)?")
 MARKER = re.compile(r"####|the answer is", re.IGNORECASE)
@@ -38,10 +38,12 @@ class FinalNumber:
 
     def evaluate(self, queries: pd.DataFrame, answers: list[str]) -> list[float | None]:
         scores = []
-        for query_id, reference, answer in zip(queries["query_id"], queries["reference"], answers):
+        for row, answer in zip(queries.to_dict("records"), answers):
+            reference = row["reference"]
             expected = reference if isinstance(reference, Real) else final_number(str(reference or ""))
             if expected is None:
-                raise DataError(f"query {query_id}: no number in the reference answer {str(reference)[-80:]!r}")
+                raise DataError(f"{where_query(row)}: no number in the reference answer "
+                                f"{str(reference)[-80:]!r}")
             got = final_number(answer or "")
             scores.append(float(got is not None and abs(got - float(expected)) <= self.tolerance))
         return scores

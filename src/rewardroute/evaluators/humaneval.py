@@ -33,6 +33,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from rewardroute.data.matrix import DataError, where_query
+
 log = logging.getLogger(__name__)
 
 OUTPUT_BYTES = 16 * 2**20
@@ -54,6 +56,22 @@ def program(prompt: str, answer: str, test: str, entry_point: str) -> str:
     defines = re.search(rf"^\s*def\s+{re.escape(entry_point)}\s*\(", code, re.MULTILINE)
     body = f"{prompt}\n{code}" if defines else prompt + code
     return f"{body}\n\n{test}\n\ncheck({entry_point})\n"
+
+
+def check_columns(queries: pd.DataFrame) -> None:
+    """Every query needs its `test` code and `entry_point` name: without them there is no program to run."""
+    needed = ("test", "entry_point")
+    missing = [c for c in needed if c not in queries.columns]
+    if missing:
+        files = sorted(set(queries["file"].astype(str))) if "file" in queries.columns else ["<memory>"]
+        raise DataError(f"{', '.join(files)}: missing columns {missing}; pass@1 runs each query's `test` code "
+                        "against its `entry_point` function, so the query source needs both (benchmark.queries "
+                        "fields can map them)")
+    for row in queries.to_dict("records"):
+        # a field only some rows have comes as NaN or None in the others: no program to run there
+        bad = [c for c in needed if not isinstance(row[c], str) or not row[c].strip()]
+        if bad:
+            raise DataError(f"{where_query(row)}: {bad} must be non-empty strings")
 
 
 @dataclass
@@ -90,6 +108,7 @@ class PassAtOne:
         return "timeout" if status is None else "passed" if status == 0 else "failed"
 
     def evaluate(self, queries: pd.DataFrame, answers: list[str]) -> list[float | None]:
+        check_columns(queries)
         sources = [program(r["query"], answer or "", r["test"], r["entry_point"])
                    for r, answer in zip(queries.to_dict("records"), answers)]
         with ThreadPoolExecutor(max_workers=self.workers) as pool:

@@ -14,7 +14,7 @@ from numbers import Real
 
 import pandas as pd
 
-from rewardroute.data.matrix import DataError
+from rewardroute.data.matrix import DataError, where_query
 
 
 @dataclass
@@ -39,13 +39,15 @@ class ChoiceLetter:
                 return next(g for g in found[-1].groups() if g)
         return None
 
-    def expected(self, query_id: str, reference) -> str:
+    def expected(self, row: dict) -> str:
+        reference = row["reference"]
         if isinstance(reference, Real) and 0 <= int(reference) < len(self.letters):
             return self.letters[int(reference)]
         if isinstance(reference, str) and reference.strip().upper() in self.letters:
             return reference.strip().upper()
-        raise DataError(f"query {query_id}: reference {reference!r} is neither an option index nor one of {self.letters}")
+        raise DataError(f"{where_query(row)}: reference {reference!r} is neither an option index "
+                        f"nor one of {self.letters}")
 
     def evaluate(self, queries: pd.DataFrame, answers: list[str]) -> list[float | None]:
-        return [float(self.choice(answer or "") == self.expected(q, ref))
-                for q, ref, answer in zip(queries["query_id"], queries["reference"], answers)]
+        return [float(self.choice(answer or "") == self.expected(row))
+                for row, answer in zip(queries.to_dict("records"), answers)]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from rewardroute.data.matrix import DataError
+from rewardroute.data.matrix import DataError, where_query
 from rewardroute.evaluators.judge import Ask, Judge, fill, rating, strings
 
 
@@ -31,7 +31,8 @@ class MTBench(Judge):
     def asks(self, row: dict, answer) -> list[Ask]:
         questions, answers = strings(row.get("turns")) or [row["query"]], strings(answer)
         if len(answers) > len(questions):
-            raise DataError(f"query {row['query_id']}: {len(answers)} answer turns for {len(questions)} questions")
+            raise DataError(f"{where_query(row)}: {len(answers)} answer turns for "
+                            f"{len(questions)} questions")
         references = strings(row.get("reference")) if row.get("category") in self.reference_categories else []
         suffix = "_reference" if len(references) >= len(answers) else ""
         values = {}

@@ -17,7 +17,7 @@ import random
 import re
 from dataclasses import dataclass
 
-from rewardroute.data.matrix import DataError
+from rewardroute.data.matrix import DataError, where_query
 from rewardroute.evaluators.judge import Ask, Judge, fill
 
 ORDERS = ("random", "both", "model_first", "reference_first")
@@ -43,8 +43,8 @@ class Pairwise(Judge):
     def asks(self, row: dict, answer: str) -> list[Ask]:
         reference = row.get("reference")
         if not isinstance(reference, str):
-            raise DataError(f"query {row['query_id']}: the pairwise judge needs a reference answer (a `reference` "
-                            "column: benchmark.queries maps it)")
+            raise DataError(f"{where_query(row)}: the pairwise judge needs a reference answer "
+                            "(a `reference` column: benchmark.queries maps it)")
         t = self.templates
         return [(t["system"], fill(t["user"], question=row["query"], answer_a=answer if first else reference,
                                    answer_b=reference if first else answer))

@@ -22,7 +22,8 @@ from omegaconf import DictConfig, OmegaConf
 from rewardroute.data.matrix import DataError
 from rewardroute.experts.models import Recorded
 from rewardroute.experts.prompts import render
-from rewardroute.pipeline.artifacts import Artifact, distributed
+from rewardroute.pipeline.artifacts import Artifact
+from rewardroute.pipeline.ddp import distributed
 from rewardroute.pipeline.sharded import finish, run_sharded
 
 log = logging.getLogger(__name__)

@@ -98,7 +98,3 @@ def list_artifacts(root: str | Path) -> list[dict]:
     metas = [json.loads(p.read_text()) for p in Path(root).glob("*/*/meta.json")]
     return sorted(metas, key=lambda m: m["created"], reverse=True)
 
-
-def distributed(cfg) -> bool:
-    """Whether the run's trainer starts several processes (DDP), from its config."""
-    return "ddp" in str(cfg.trainer.strategy) and str(cfg.trainer.devices) != "1"

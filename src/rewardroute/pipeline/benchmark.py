@@ -25,16 +25,19 @@ from omegaconf import DictConfig, OmegaConf
 
 from rewardroute.cache import content_hash
 from rewardroute.data.matrix import DataError
-from rewardroute.pipeline.artifacts import Artifact, distributed
+from rewardroute.pipeline.artifacts import Artifact
+from rewardroute.pipeline.ddp import distributed
 from rewardroute.pipeline.sharded import finish
 
 log = logging.getLogger(__name__)
 BASELINES = ("bma", "random", "rmr", "oracle")
+SHOWN_ONLY = ("enable_progress_bar", "enable_model_summary", "log_every_n_steps", "profiler", "default_root_dir")
 
 
 def benchmark(cfg: DictConfig) -> dict:
     from hydra.utils import instantiate
 
+    from rewardroute.experts.generation import queries_spec
     from rewardroute.pipeline.loggers import build_loggers, lightning_logs_through_hydra
     from rewardroute.pipeline.upstream import stage_queries
 
@@ -46,17 +49,22 @@ def benchmark(cfg: DictConfig) -> dict:
     lightning_logs_through_hydra()
     method, bench = cfg.router.name, cfg.benchmark
     queries = stage_queries(cfg, instantiate(bench.queries), tag_them=False)
+    if queries.empty:
+        raise DataError(f"benchmark {bench.name}: its query source ({bench.queries._target_}) gave no queries")
+    # BMA and trained routers learn from the `data` matrix, so it is part of what determines their result
+    matrix = training_matrix(cfg) if method not in ("random", "rmr", "oracle") else None
     spec = {"benchmark": OmegaConf.to_container(bench, resolve=True), "method": method,
-            "router": router_spec(cfg) if method not in BASELINES else None,
+            "router": router_spec(cfg, matrix) if method not in BASELINES else None,
+            "bma_from": matrix_key(matrix) if method == "bma" else None,
             "reward_model": OmegaConf.to_container(cfg.reward_model, resolve=True) if method == "rmr" else None,
-            "experts": OmegaConf.to_container(cfg.expert_pool, resolve=True), "queries": len(queries)}
+            "experts": OmegaConf.to_container(cfg.expert_pool, resolve=True), **queries_spec(queries)}
     job = Artifact("benchmark", spec, cfg.paths.artifact_dir)
     with job.claimed(distributed(cfg)):
         if job.exists():
             log.info("%s x %s: complete in the artifact store (%s)", bench.name, method, job.path)
         else:
             started = time.time()
-            result = run_job(cfg, queries)
+            result = run_job(cfg, queries, matrix)
             finish(job, pd.DataFrame({"expert": list(result["experts"])}), started, result=result,
                    label=f"{bench.name} x {method}")
     result = job.meta()["result"]
@@ -73,7 +81,7 @@ def benchmark(cfg: DictConfig) -> dict:
     return result
 
 
-def run_job(cfg: DictConfig, queries: pd.DataFrame) -> dict:
+def run_job(cfg: DictConfig, queries: pd.DataFrame, matrix) -> dict:
     from rewardroute.experts.generation import generate
     from rewardroute.rewards.scoring import score
 
@@ -93,13 +101,13 @@ def run_job(cfg: DictConfig, queries: pd.DataFrame) -> dict:
                                    for e in experts])
         route = np.eye(len(experts))[rewards.argmax(axis=1)]
     elif method == "bma":
-        route = np.eye(len(experts))[np.full(len(queries), experts.index(bma_expert(cfg)))]
+        route = np.eye(len(experts))[np.full(len(queries), experts.index(bma_expert(matrix)))]
     elif method == "random":
         route = np.full(metric.shape, 1.0 / len(experts))
     elif method == "oracle":
         route = np.eye(len(experts))[np.nan_to_num(metric, nan=-np.inf).argmax(axis=1)]
     else:
-        route = np.eye(len(experts))[trained_router_scores(cfg, queries, experts).argmax(axis=1)]
+        route = np.eye(len(experts))[trained_router_scores(cfg, queries, matrix).argmax(axis=1)]
     metric, route = metric[keep], route[keep]
     return {
         "benchmark": bench.name, "group": bench.group, "method": method,
@@ -110,37 +118,45 @@ def run_job(cfg: DictConfig, queries: pd.DataFrame) -> dict:
     }
 
 
-def bma_expert(cfg: DictConfig) -> str:
-    """The expert with the best mean over the training matrix's subsets (train and validation, never test)."""
+def training_matrix(cfg: DictConfig):
+    """The `data` matrix that BMA and trained routers learn from, with the expert pool's experts."""
     from rewardroute.data.load import load_matrix
+
+    matrix, experts = load_matrix(cfg), list(cfg.expert_pool.experts)
+    if list(matrix.experts) != experts:
+        raise DataError(f"data={cfg.data.name} has experts {list(matrix.experts)}, expert_pool={cfg.expert_pool.name} "
+                        f"{experts}: BMA and trained routers learn from the data, so the two must name the same experts")
+    return matrix
+
+
+def matrix_key(matrix) -> str:
+    """The matrix's content: queries, experts, scores, metric and splits."""
+    return content_hash(matrix.queries["query_id"].tolist(), list(matrix.experts), matrix.scores.round(6).tolist(),
+                        matrix.metric.round(6).tolist(), matrix.queries["split"].tolist())
+
+
+def bma_expert(matrix) -> str:
+    """The expert with the best mean over the training matrix's subsets (train and validation, never test)."""
     from rewardroute.evaluation.baselines import best_expert
 
-    matrix = load_matrix(cfg)
     fit = ~matrix.mask("test")
     return matrix.experts[best_expert(matrix.metric[fit], matrix.queries["subset"].to_numpy()[fit])]
 
 
-def router_spec(cfg: DictConfig) -> dict:
-    """What determines a trained router: its config, the labels, the training settings and the matrix."""
-    from rewardroute.data.load import load_matrix
-
-    matrix = load_matrix(cfg)
-    data = content_hash(matrix.queries["query_id"].tolist(), list(matrix.experts), matrix.scores.round(6).tolist(),
-                        matrix.metric.round(6).tolist(), matrix.queries["split"].tolist())
+def router_spec(cfg: DictConfig, matrix) -> dict:
+    """What determines a trained router: its config, the labels, the trainer (fast_dev_run and epochs
+    included, not what it shows), the seed and the matrix."""
+    trainer = {k: v for k, v in OmegaConf.to_container(cfg.trainer, resolve=True).items() if k not in SHOWN_ONLY}
     return {"router": OmegaConf.to_container(cfg.router, resolve=True), "labels": OmegaConf.to_container(cfg.labels),
-            "reward": cfg.data.reward, "max_epochs": cfg.trainer.max_epochs, "seed": cfg.seed, "matrix": data}
+            "reward": cfg.data.reward, "trainer": trainer, "seed": cfg.seed, "matrix": matrix_key(matrix)}
 
 
-def trained_router_scores(cfg: DictConfig, queries: pd.DataFrame, experts: list[str]) -> np.ndarray:
+def trained_router_scores(cfg: DictConfig, queries: pd.DataFrame, matrix) -> np.ndarray:
     """The router's scores for the subset's queries; the router is trained once per spec (a "router" artifact)."""
-    from rewardroute.data.load import load_matrix
     from rewardroute.pipeline.train import build_router, predict, start
 
     start(cfg)
-    matrix = load_matrix(cfg)
-    if list(matrix.experts) != experts:
-        raise DataError(f"the router's training data has experts {list(matrix.experts)}, the expert pool {experts}")
-    artifact = Artifact("router", router_spec(cfg), cfg.paths.artifact_dir)
+    artifact = Artifact("router", router_spec(cfg, matrix), cfg.paths.artifact_dir)
     with artifact.claimed(distributed(cfg)):
         if not artifact.exists():
             train_router(cfg, matrix, artifact)

@@ -37,17 +37,27 @@ def ddp_job(cfg: DictConfig) -> Iterator[None]:
             os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
 
 
+def distributed(cfg: DictConfig) -> bool:
+    """Whether the run's trainer works in several processes (DDP over several devices or nodes), from its config."""
+    trainer = cfg.trainer
+    several = str(trainer.devices) not in ("1", "[0]") or int(trainer.get("num_nodes") or 1) > 1
+    return "ddp" in str(trainer.strategy) and several
+
+
 def _ranks_run_this_job_only(hydra_cfg, cfg: DictConfig) -> None:
     from hydra.types import RunMode
     from omegaconf import read_write
 
     if hydra_cfg.mode != RunMode.MULTIRUN:
         return
-    if not hydra_cfg.launcher._target_.endswith("BasicLauncher"):
-        if "ddp" in str(cfg.trainer.strategy) and str(cfg.trainer.devices) not in ("1", "[0]"):
+    launcher = hydra_cfg.launcher._target_
+    if launcher.endswith("SlurmLauncher"):  # SLURM starts the ranks (tasks_per_node); Lightning joins them
+        return
+    if not launcher.endswith("BasicLauncher"):
+        if distributed(cfg):
             raise ValueError(
                 f"trainer.strategy={cfg.trainer.strategy} with trainer.devices={cfg.trainer.devices} inside a "
-                f"{hydra_cfg.launcher._target_} job: run one device per job (trainer.devices=1), or DDP sweeps with "
+                f"{launcher} job: run one device per job (trainer.devices=1), or DDP sweeps with "
                 "the basic launcher or submitit_slurm (tasks_per_node = devices)"
             )
         return

@@ -14,12 +14,12 @@ log = logging.getLogger(__name__)
 def _queries(cfg: DictConfig, tags: bool = False) -> pd.DataFrame:
     from hydra.utils import instantiate
 
-    from rewardroute.pipeline.upstream import stage_queries
+    from rewardroute.pipeline.upstream import stage_queries, used_subsets
 
     queries = instantiate(cfg.data.source)
     if "expert" in queries.columns:  # a response table: its queries, once each
         queries = queries.drop(columns=["expert", "score", "metric"], errors="ignore")
-    return stage_queries(cfg, queries, tag_them=tags)
+    return stage_queries(cfg, used_subsets(cfg, queries), tag_them=tags)
 
 
 def _summary(title: str, rows: list[dict]) -> None:

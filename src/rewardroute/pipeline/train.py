@@ -142,6 +142,7 @@ def fit(cfg: DictConfig, matrix, out_dir: Path, loggers: list) -> Fitted | None:
         return None
 
     seconds = timer.time_elapsed("train")  # the fit loop, validation included
+    out_dir.mkdir(parents=True, exist_ok=True)  # under fast_dev_run no checkpoint has made it
     timing = {"train_seconds": seconds, "epochs": trainer.current_epoch,
               "seconds_per_epoch": seconds / max(1, trainer.current_epoch), **params}
     (out_dir / "timing.json").write_text(json.dumps(timing, indent=2) + "\n")
@@ -158,8 +159,9 @@ def fit_keeping_best(cfg: DictConfig, module, datamodule, monitor: str, loggers:
                      **trainer_overrides):
     """A trainer from the config (with `trainer_overrides`) and `loggers`; the config and parameter counts
     logged; fit, checkpointing the epoch with the highest `monitor` on validation into `checkpoint_dir` (weights
-    only; none without a validation split) and timing the fit loop. Returns (trainer, checkpoint callback, timer,
-    parameter counts {"params/total", "params/trainable"}). Routers and reward models (train_rm.py) train here."""
+    only; the last epoch's without a validation split; none under fast_dev_run) and timing the fit loop.
+    Returns (trainer, checkpoint callback, timer, parameter counts {"params/total", "params/trainable"}).
+    Routers and reward models (train_rm.py) train here."""
     from hydra.utils import instantiate
     from lightning.pytorch.callbacks import ModelCheckpoint, Timer
 
@@ -298,6 +300,7 @@ def report(cfg, matrix, scores, probs, val, baselines, choices, loggers, best_va
     cfg.router.name)."""
     from rewardroute.evaluation.cost import answer_costs
     from rewardroute.evaluation.evaluate import evaluate
+    from rewardroute.evaluation.metrics import groups_within
     from rewardroute.evaluation.report import write_report
     from rewardroute.evaluation.router_analysis import analyse
     from rewardroute.pipeline.loggers import log_results
@@ -315,10 +318,9 @@ def report(cfg, matrix, scores, probs, val, baselines, choices, loggers, best_va
     rankers = {}
     if cfg.reward_model is not None:  # reward-model ranking: every expert answers, the reward model picks
         rankers["rmr"] = one_hot[matrix.scores[test].argmax(axis=1)]
-    kept = cfg.data.subsets
-    groups = {g: [s for s in members if not kept or s in kept] for g, members in cfg.data.groups.items()}
+    groups = groups_within(cfg.data.groups, cfg.data.subsets or None)
     scale = cfg.data.report_scale
-    results = evaluate(matrix, routes, baselines, choices, {g: m for g, m in groups.items() if m}, scale, rankers)
+    results = evaluate(matrix, routes, baselines, choices, groups, scale, rankers)
     best_val = None if best_val is None else best_val * scale
     results = {
         "name": cfg.name,

@@ -118,6 +118,9 @@ def build_reward_model(cfg: DictConfig, pairs):
     corpus = [*train["prompt"], *train["chosen"], *train["rejected"]]  # builds backbone=tiny's tokenizer
     backbone = instantiate(cfg.router.backbone)
     encoder, tokenizer = backbone.build(corpus)
+    if not hasattr(encoder, "model"):  # found now, not when the trained model is exported after training
+        raise ValueError(f"task=train_rm needs a transformer backbone (backbone=minilm, tiny, ...): "
+                         f"{cfg.router.backbone._target_} has no network to train, adapt or export")
     encoding = PairEncoding(cfg.rm.max_length, cfg.rm.truncation_side, cfg.rm.prompt_max_length,
                             cfg.rm.prompt_truncation_side)
     featurize = partial(pair_tokens, pairs, tokenizer, encoding, cfg.paths.cache_dir, backbone.key(corpus))

@@ -28,13 +28,18 @@ def check_stage_configs(cfg: DictConfig, needed=STAGE_GROUPS) -> None:
         )
 
 
+def used_subsets(cfg: DictConfig, queries: pd.DataFrame) -> pd.DataFrame:
+    """The data's queries in the subsets the run uses (data.subsets; all where unset): answer only those."""
+    if not cfg.data.subsets:
+        return queries
+    return queries[queries["subset"].isin(cfg.data.subsets)].reset_index(drop=True)
+
+
 def stage_queries(cfg: DictConfig, queries: pd.DataFrame, tag_them: bool = True) -> pd.DataFrame:
-    """Queries as the stages see them, with the tagger's tags where a tagger is configured (and tag_them)."""
+    """Queries as the stages see them, once each, with the tagger's tags where a tagger is configured (and tag_them)."""
     from rewardroute.tags.tagging import tag
 
     queries = queries.drop_duplicates("query_id").reset_index(drop=True)
-    if cfg.data.subsets:  # answer only what will be used
-        queries = queries[queries["subset"].isin(cfg.data.subsets)].reset_index(drop=True)
     queries["query_id"] = queries["query_id"].astype(str)
     if "tags" not in queries.columns:
         queries["tags"] = None
@@ -50,7 +55,7 @@ def upstream_long(cfg: DictConfig, queries: pd.DataFrame) -> pd.DataFrame:
     from rewardroute.rewards.scoring import score
 
     check_stage_configs(cfg)
-    queries = stage_queries(cfg, queries)
+    queries = stage_queries(cfg, used_subsets(cfg, queries))
     frames = []
     for name in cfg.expert_pool.experts:
         answers = generate(cfg, queries, name)

@@ -71,7 +71,7 @@ class TrainedRewardModel:
         return self.encoding.responses(self.tokenizer, prompts, responses), self.encoding.prompts(self.tokenizer, prompts)
 
     def batch(self, response_ids: list[list[int]], prompt_ids: list[list[int]]) -> dict:
-        from rewardroute.data.pair_datamodule import pad
+        from rewardroute.data.datamodule import pad
 
         pad_id = self.tokenizer.pad_token_id or 0
         input_ids, attention_mask = pad(response_ids, pad_id)

@@ -20,7 +20,8 @@ from omegaconf import DictConfig
 
 from rewardroute.experts.models import Recorded as RecordedAnswers
 from rewardroute.experts.prompts import CHAT
-from rewardroute.pipeline.artifacts import Artifact, distributed
+from rewardroute.pipeline.artifacts import Artifact
+from rewardroute.pipeline.ddp import distributed
 from rewardroute.pipeline.sharded import finish, run_sharded
 from rewardroute.rewards.models import Recorded
 

@@ -73,7 +73,9 @@ class Pretrained:
                 model = AutoModel.from_pretrained(path, num_hidden_layers=self.layers)
             finally:
                 logging.set_verbosity(verbosity)
-        return TextEncoder(model, self.pooling), AutoTokenizer.from_pretrained(path)
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        tokenizer.padding_side = "right"  # what pooling="last" reads (decoder tokenizers may pad on the left)
+        return TextEncoder(model, self.pooling), tokenizer
 
     def key(self, corpus: list[str]) -> str:
         """What determines the encoder's output, for caches (the full depth keeps the key it always had)."""

@@ -1,5 +1,6 @@
 """Tags without an LLM: k-means clusters of the queries' embeddings from the bundled encoder. The clusters are
-fitted on the training queries only; every query gets the tag of its nearest centroid."""
+fitted on the queries outside test (train and validation: query text only, no scores); every query gets the tag of
+its nearest centroid."""
 
 from __future__ import annotations
 

@@ -10,7 +10,8 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from rewardroute.cache import content_hash
-from rewardroute.pipeline.artifacts import Artifact, distributed
+from rewardroute.pipeline.artifacts import Artifact
+from rewardroute.pipeline.ddp import distributed
 from rewardroute.pipeline.sharded import finish, run_sharded
 from rewardroute.tags.clusters import EmbeddingClusters
 from rewardroute.tags.instag import InsTagger, parse_tags
@@ -20,7 +21,7 @@ log = logging.getLogger(__name__)
 
 def tag(cfg: DictConfig, queries: pd.DataFrame, split) -> pd.DataFrame:
     """query_id, tags (a list; empty where the tagger failed). `split` marks train / val / test per query:
-    taggers that fit anything (clusters) fit on the training queries only."""
+    taggers that fit anything (clusters) fit on the queries outside test (their text only, no scores)."""
     from hydra.utils import instantiate
 
     from rewardroute.experts.generation import queries_spec
