@@ -46,6 +46,10 @@ def test_tiny_sweep_report_matches_a_hand_computation(swept, compose_cfg):
         assert got["groups"]["Tiny"] == pytest.approx(values["Tiny"])
         assert got["mtr"] == pytest.approx(values["mtr"]) and got["uplift"] == pytest.approx(values["uplift"])
     assert set(experts) <= set(report["methods"]) and report["missing"] == []
+    oracle = report["methods"]["dataset_oracle"]  # each subset's best single expert
+    for subset, value in oracle["subsets"].items():
+        assert value == pytest.approx(max(report["methods"][e]["subsets"][subset] for e in experts))
+    assert oracle["mtr"] == 1 and oracle["uplift"] == 1
     for name in ("report.md", "report.csv", "report.tex", "report.json", "ranks.png", "groups.png"):
         assert (folder / name).stat().st_size > 0
     assert json.loads((folder / "report.json").read_text())["methods"]["zooter"]["mtr"] == pytest.approx(
@@ -76,6 +80,18 @@ def test_a_failing_job_does_not_stop_the_sweep_and_is_marked_missing(swept, comp
     assert "rmr (job" in (folder / "report.md").read_text()
 
 
+def test_one_report_over_two_sweeps_keeps_a_row_per_reward_model(swept, compose_cfg, cache_dir):
+    """RMR with another reward model, swept on its own, joins the first sweep's table as rmr+<reward model>."""
+    run_entry(["-m", "experiment=tiny_sweep", "benchmark=tiny/math", "router=rmr", *QUIET,
+               f"paths.artifact_dir={swept / 'artifacts'}"], swept / "rmr", cache_dir)
+    report = run_task(compose_cfg("task=report", f"dir=[{swept / 'basic'},{swept / 'rmr'}]"))
+    assert report["methods"]["rmr+tiny_rm"]["subsets_done"] == 1 and report["missing"] == []
+    assert {"zooter", "bma", "random", "dataset_oracle"} <= set(report["methods"])
+    assert (swept / "basic" / "report.md").read_text().count("rmr+tiny_rm") >= 2  # the table and the subsets
+    with pytest.raises(ValueError, match=r"jobs \['basic/0', 'basic/0'\] all give"):
+        run_task(compose_cfg("task=report", f"dir=[{swept / 'basic'},{swept / 'basic'}]"))
+
+
 def test_report_needs_a_sweep_folder(compose_cfg, tmp_path):
     with pytest.raises(ValueError, match="task=report needs dir="):
         run_task(compose_cfg("task=report"))
@@ -86,7 +102,7 @@ def test_report_needs_a_sweep_folder(compose_cfg, tmp_path):
 def test_the_artifact_store_lists_the_sweeps_jobs(swept, compose_cfg, capsys):
     run_task(compose_cfg("task=artifacts", f"paths.artifact_dir={swept / 'artifacts'}"))
     jobs = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| benchmark ")]
-    assert len(jobs) == 9 and all(" queries " in line for line in jobs)
+    assert len(jobs) >= 9 and all(" queries " in line for line in jobs)  # the sweep's 9, and the other tests' jobs
 
 
 def test_a_job_learns_from_the_data_it_is_given(swept, compose_cfg):
@@ -110,3 +126,17 @@ def test_a_benchmark_subset_outside_the_data_subsets_keeps_its_queries(swept, co
     result = run_task(compose_cfg("experiment=tiny_sweep", "router=random", "benchmark=tiny/coding", "data.subsets=[math]",
                                   f"paths.artifact_dir={swept / 'artifacts'}", *QUIET))
     assert result["n_queries"] > 0 and np.isfinite(result["score"])
+
+
+def test_a_benchmark_answers_with_its_own_generation_settings(swept, compose_cfg):
+    """benchmarks/{mmlu,gsm8k,humaneval} are greedy (benchmark.generation) while the pool samples; a typo is an error."""
+    from rewardroute.pipeline.artifacts import list_artifacts
+
+    store = [f"paths.artifact_dir={swept / 'artifacts'}", "router=random", "benchmark=tiny/math", *QUIET]
+    run_task(compose_cfg("experiment=tiny_sweep", "benchmark.generation={do_sample:false}", *store, out="greedy"))
+    settings = [m["spec"]["generation"] for m in list_artifacts(swept / "artifacts") if m["stage"] == "generate"]
+    assert {"do_sample": False, "max_new_tokens": 16} in settings  # greedy: no temperature or top_p
+    assert any(s["do_sample"] for s in settings)  # the sweep's answers, sampled as the pool says
+    with pytest.raises(ValueError, match=r"benchmark.generation: unknown keys \['do_smaple'\]"):
+        run_task(compose_cfg("experiment=tiny_sweep", "benchmark.generation={do_smaple:false}", *store, out="typo"))
+    assert compose_cfg("benchmark=benchmarks/gsm8k").benchmark.generation == {"do_sample": False}

@@ -153,6 +153,8 @@ class BenchmarkConfig:
     group: str = MISSING  # its group in reports, e.g. AlpacaEval
     queries: Any = MISSING  # {_target_: a loader returning query_id, subset, query (+ reference, test, ...)}
     evaluator: Any = MISSING  # {_target_: a scorer with evaluate(queries, answers), or recorded scores}
+    # generation settings over expert_pool.generation for this subset's answers, e.g. {do_sample: false}: greedy
+    generation: Any = None
 
 
 @dataclass
@@ -190,7 +192,7 @@ class RunConfig:
     seed: int = 42
     ckpt_path: str | None = None  # task=evaluate: the router checkpoint to evaluate
     runs: list[str] = field(default_factory=list)  # task=ensemble: folders of task=train runs to combine
-    dir: str | None = None  # task=report: the sweep folder of task=benchmark jobs
+    dir: Any = None  # task=report: the sweep folder of task=benchmark jobs, or a list of such folders
     data: DataConfig = field(default_factory=DataConfig)
     labels: LabelsConfig = field(default_factory=LabelsConfig)
     router: RouterConfig = field(default_factory=RouterConfig)

@@ -69,18 +69,33 @@ def queries_spec(queries: pd.DataFrame) -> dict:
     return {"queries": content_hash(queries["query_id"].tolist(), queries["query"].tolist()), "n": len(queries)}
 
 
-def generate(cfg: DictConfig, queries: pd.DataFrame, name: str) -> tuple[Artifact, pd.DataFrame]:
-    """One expert's answers to the queries: query_id, response, new_tokens, truncated (cached artifact)."""
+def generation_settings(cfg: DictConfig, overrides: dict | None = None) -> dict:
+    """expert_pool.generation with `overrides` (a benchmark's `generation`, e.g. greedy) over it."""
+    settings = OmegaConf.to_container(cfg.expert_pool.generation)
+    unknown = sorted(set(overrides or {}) - set(settings))
+    if unknown:
+        raise ValueError(f"benchmark.generation: unknown keys {unknown}; the settings are {sorted(settings)}")
+    settings.update(overrides or {})
+    if not settings["do_sample"]:  # greedy: sampling settings would only draw transformers' warnings
+        settings = {k: v for k, v in settings.items() if k not in ("temperature", "top_p")}
+    return settings
+
+
+def generate(cfg: DictConfig, queries: pd.DataFrame, name: str, overrides: dict | None = None
+             ) -> tuple[Artifact, pd.DataFrame]:
+    """One expert's answers to the queries: query_id, response, new_tokens, truncated (cached artifact).
+    `overrides`: generation settings over the pool's (see generation_settings)."""
     from hydra.utils import instantiate
 
     expert = instantiate(cfg.expert_pool.experts[name])
+    generation = generation_settings(cfg, overrides)
     spec = {**queries_spec(queries), "expert": expert.spec()}
     if not isinstance(expert, Recorded):
-        spec.update(generation=OmegaConf.to_container(cfg.expert_pool.generation), seed=cfg.expert_pool.seed)
+        spec.update(generation=generation, seed=cfg.expert_pool.seed)
     artifact = Artifact("generate", spec, cfg.paths.artifact_dir)
     with artifact.claimed(distributed(cfg)):
         if not artifact.exists():
-            build_answers(cfg, queries, name, expert, artifact)
+            build_answers(cfg, queries, name, expert, artifact, generation)
     return artifact, artifact.load()
 
 
@@ -99,7 +114,8 @@ def second_turns(cfg, queries: pd.DataFrame, rows: pd.DataFrame, build, artifact
     return out
 
 
-def build_answers(cfg: DictConfig, queries: pd.DataFrame, name: str, expert, artifact: Artifact) -> None:
+def build_answers(cfg: DictConfig, queries: pd.DataFrame, name: str, expert, artifact: Artifact,
+                  generation: dict) -> None:
     started = time.time()
     if isinstance(expert, Recorded):
         answers = expert.responses()
@@ -111,8 +127,6 @@ def build_answers(cfg: DictConfig, queries: pd.DataFrame, name: str, expert, art
         rows = pd.DataFrame({"query_id": queries["query_id"], "response": [answers[q] for q in queries["query_id"]],
                              "new_tokens": float("nan"), "truncated": False})
     else:
-        generation = OmegaConf.to_container(cfg.expert_pool.generation)
-
         def build():
             model, tokenizer = expert.load()
             log.info("generate: loaded %s for expert %s", expert.model, name)

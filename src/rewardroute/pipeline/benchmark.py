@@ -61,22 +61,23 @@ def benchmark(cfg: DictConfig) -> dict:
     job = Artifact("benchmark", spec, cfg.paths.artifact_dir)
     with job.claimed(distributed(cfg)):
         if job.exists():
-            log.info("%s x %s: complete in the artifact store (%s)", bench.name, method, job.path)
+            log.info("%s x %s: complete in the artifact store (%s)", bench.name, method_name(cfg), job.path)
         else:
             started = time.time()
             result = run_job(cfg, queries, matrix)
             finish(job, pd.DataFrame({"expert": list(result["experts"])}), started, result=result,
-                   label=f"{bench.name} x {method}")
+                   label=f"{bench.name} x {method_name(cfg)}")
     result = job.meta()["result"]
     out = Path(cfg.paths.output_dir)
     (out / "results.json").write_text(json.dumps(result, indent=2) + "\n")
-    loggers = build_loggers(cfg.logger, tags=[bench.group, bench.name, method])
+    name = result["method"]
+    loggers = build_loggers(cfg.logger, tags=[bench.group, bench.name, name])
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
-        logger.log_metrics({f"benchmark/{method}": result["score"],
+        logger.log_metrics({f"benchmark/{name}": result["score"],
                             **{f"benchmark/expert/{e}": v for e, v in result["experts"].items()}})
         logger.save()
-    print(f"\n{bench.group} / {bench.name}, {method}: {result['score']:.4f} over {result['n_queries']} queries "
+    print(f"\n{bench.group} / {bench.name}, {name}: {result['score']:.4f} over {result['n_queries']} queries "
           f"(single experts: " + ", ".join(f"{e} {v:.4f}" for e, v in result["experts"].items()) + ")")
     return result
 
@@ -89,7 +90,8 @@ def run_job(cfg: DictConfig, queries: pd.DataFrame, matrix) -> dict:
     evaluator = OmegaConf.create({"name": f"{bench.name}-evaluator", "model": bench.evaluator, "batch_size": 16,
                                   "max_length": 512})
     experts = list(cfg.expert_pool.experts)
-    answers = {e: generate(cfg, queries, e) for e in experts}
+    overrides = OmegaConf.to_container(bench.generation) if bench.generation else None
+    answers = {e: generate(cfg, queries, e, overrides) for e in experts}
     metric = np.column_stack([score(cfg, evaluator, "evaluate", queries, e, answers[e])["reward"].to_numpy(float)
                               for e in experts])
     keep = ~np.isnan(metric).any(axis=1)
@@ -110,12 +112,20 @@ def run_job(cfg: DictConfig, queries: pd.DataFrame, matrix) -> dict:
         route = np.eye(len(experts))[trained_router_scores(cfg, queries, matrix).argmax(axis=1)]
     metric, route = metric[keep], route[keep]
     return {
-        "benchmark": bench.name, "group": bench.group, "method": method,
+        "benchmark": bench.name, "group": bench.group, "method": method_name(cfg),
         "score": float((route * metric).sum(axis=1).mean()),
         "experts": {e: float(v) for e, v in zip(experts, metric.mean(axis=0))},
         "routing": {e: round(float(c), 4) for e, c in zip(experts, route.sum(axis=0))},
         "n_queries": int(keep.sum()), "dropped": int((~keep).sum()),
     }
+
+
+def method_name(cfg: DictConfig) -> str:
+    """The method's name in results and reports: the router's; rmr's names its reward model too (rmr+<name>), so
+    that sweeps over several reward models keep one row each."""
+    if cfg.router.name == "rmr" and cfg.get("reward_model") is not None:
+        return f"rmr+{cfg.reward_model.name}"
+    return cfg.router.name
 
 
 def training_matrix(cfg: DictConfig):

@@ -1,10 +1,13 @@
-"""`task=report dir=<a sweep folder>`: the paper-style table of a benchmark sweep (task=benchmark jobs).
+"""`task=report dir=<a sweep folder>` (or `dir=[<folder>,<folder>,...]`, e.g. a second sweep of rmr over more
+reward models): the paper-style table of benchmark sweeps (task=benchmark jobs).
 
 Per subset: each method's score and its rank among the single experts plus the method (ties take the lower
-rank); per group: the mean score and mean rank over its subsets; All-MTR and %Uplift over every subset. A job
+rank); per group: the mean score and mean rank over its subsets; All-MTR and %Uplift over every subset. The
+dataset oracle (each subset's best single expert) is a row of its own. A job
 that failed (failure.json) or never finished is marked missing and left out of its method's averages (the
 counts say over how many subsets each average runs). Written beside the jobs: report.md, report.csv,
-report.tex, report.json, ranks.png (subset x method heat map) and groups.png (group averages by method).
+report.tex, report.json, ranks.png (subset x method heat map) and groups.png (group averages by method), in
+the first folder.
 """
 
 from __future__ import annotations
@@ -22,16 +25,19 @@ from rewardroute.evaluation.metrics import ranks
 log = logging.getLogger(__name__)
 
 
-def read_jobs(folder: Path) -> pd.DataFrame:
-    """One row per job of the sweep: benchmark, group, method, status, score, experts (a dict), error."""
+def read_jobs(folders: list[Path]) -> pd.DataFrame:
+    """One row per job of the sweeps: benchmark, group, method, status, score, experts (a dict), error."""
+    from rewardroute.pipeline.benchmark import method_name
+
     rows = []
-    for config in sorted(folder.glob("*/.hydra/config.yaml")):
+    for config in sorted(c for folder in folders for c in folder.glob("*/.hydra/config.yaml")):
         job = config.parent.parent
         cfg = OmegaConf.load(config)
         if cfg.get("task") != "benchmark" or cfg.get("benchmark") is None:
             continue
-        row = {"job": job.name, "benchmark": cfg.benchmark.name, "group": cfg.benchmark.group,
-               "method": cfg.router.name, "status": "missing", "score": np.nan, "experts": None, "error": None}
+        name = job.name if len(folders) == 1 else f"{job.parent.name}/{job.name}"
+        row = {"job": name, "benchmark": cfg.benchmark.name, "group": cfg.benchmark.group,
+               "method": method_name(cfg), "status": "missing", "score": np.nan, "experts": None, "error": None}
         if (job / "results.json").is_file():
             result = json.loads((job / "results.json").read_text())
             row.update(status="complete", score=result["score"], experts=result["experts"])
@@ -39,8 +45,15 @@ def read_jobs(folder: Path) -> pd.DataFrame:
             row.update(status="failed", error=json.loads((job / "failure.json").read_text())["error"])
         rows.append(row)
     if not rows:
-        raise FileNotFoundError(f"dir={folder}: no task=benchmark jobs there (folders with .hydra/config.yaml)")
-    return pd.DataFrame(rows)
+        where = ", ".join(str(f) for f in folders)
+        raise FileNotFoundError(f"dir={where}: no task=benchmark jobs there (folders with .hydra/config.yaml)")
+    jobs = pd.DataFrame(rows)
+    twice = jobs[jobs.duplicated(["benchmark", "method"], keep=False)]
+    if len(twice):
+        first = twice[(twice["benchmark"] == twice["benchmark"].iloc[0]) & (twice["method"] == twice["method"].iloc[0])]
+        raise ValueError(f"jobs {list(first['job'])} all give {first['method'].iloc[0]} on {first['benchmark'].iloc[0]}: "
+                         "a report has one row per method; report each setting's sweep on its own")
+    return jobs
 
 
 def aggregate(jobs: pd.DataFrame) -> dict:
@@ -56,6 +69,10 @@ def aggregate(jobs: pd.DataFrame) -> dict:
     for subset, by_expert in experts_by_subset.items():
         for expert, value in by_expert.items():
             scores.loc[expert, subset] = value
+    if experts:  # the per-subset ("dataset") oracle: each subset's best single expert
+        methods.append("dataset_oracle")
+        scores.loc["dataset_oracle"] = scores.loc[experts].max(axis=0, skipna=False)
+        scores = scores.loc[methods + experts]
     rank = pd.DataFrame(np.nan, index=scores.index, columns=subsets)
     for subset in subsets:
         known = scores[subset].dropna()
@@ -130,12 +147,13 @@ def report(cfg: DictConfig) -> dict:
     from rewardroute.evaluation.report import markdown_table
 
     if not cfg.dir:
-        raise ValueError("task=report needs dir=<a sweep folder of task=benchmark jobs>")
-    folder = Path(cfg.dir)
-    jobs = read_jobs(folder)
+        raise ValueError("task=report needs dir=<a sweep folder of task=benchmark jobs> (or dir=[<folder>,...])")
+    folders = [Path(d) for d in (cfg.dir if OmegaConf.is_list(cfg.dir) else [cfg.dir])]
+    folder = folders[0]
+    jobs = read_jobs(folders)
     result = aggregate(jobs)
     frame = table(result)
-    lines = [f"# Sweep report: {folder}", "",
+    lines = [f"# Sweep report: {', '.join(str(f) for f in folders)}", "",
              (f"{len(jobs)} jobs: {int((jobs['status'] == 'complete').sum())} complete, "
               f"{int((jobs['status'] == 'failed').sum())} failed, {int((jobs['status'] == 'missing').sum())} missing."),
              ("Group columns: mean score over the group's subsets; MTR: mean rank among the single experts plus the "
