@@ -11,8 +11,9 @@ from torchmetrics.classification import BinaryAccuracy
 
 def bradley_terry(chosen: torch.Tensor, rejected: torch.Tensor, tie: torch.Tensor | None = None,
                   margin: float = 0.0) -> torch.Tensor:
-    """Mean of -log sigmoid(r_chosen - r_rejected - margin) over strict pairs; a tie (tie = 1) pulls its two
-    rewards together instead: binary cross-entropy of sigmoid(r_chosen - r_rejected) against 1/2, no margin."""
+    """Mean over all pairs of -log sigmoid(r_chosen - r_rejected - margin) for a strict pair; a tie (tie = 1)
+    pulls its two rewards together instead: binary cross-entropy of sigmoid(r_chosen - r_rejected) against 1/2,
+    no margin."""
     tie = torch.zeros_like(chosen) if tie is None else tie.to(chosen.dtype)
     return F.binary_cross_entropy_with_logits(chosen - rejected - margin * (1 - tie), 1 - tie / 2)
 
