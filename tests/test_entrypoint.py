@@ -54,18 +54,23 @@ def test_distributed_counts_devices_and_nodes(trainer, several):
     assert distributed(OmegaConf.create({"trainer": trainer})) is several
 
 
-@pytest.mark.parametrize("launcher, refused", [("JoblibLauncher", True), ("LocalLauncher", True), ("SlurmLauncher", False)])
-def test_ddp_inside_a_launcher_job_only_where_slurm_starts_the_ranks(launcher, refused):
-    """joblib and submitit_local jobs cannot start DDP ranks; under submitit_slurm SLURM starts them."""
+@pytest.mark.parametrize("launcher, parallel, refused", [
+    ("JoblibLauncher", None, "inside a plugins.JoblibLauncher job: run one device per job"),
+    ("LocalLauncher", None, "inside a plugins.LocalLauncher job: run one device per job"),
+    ("SlurmLauncher", 256, "one at a time with hydra.launcher.array_parallelism=1"), ("SlurmLauncher", 1, None)])
+def test_ddp_inside_a_launcher_job_only_where_slurm_starts_the_ranks(launcher, parallel, refused):
+    """joblib and submitit_local jobs cannot start DDP ranks; under submitit_slurm SLURM starts them, one job at a
+    time (a DDP job's ranks build artifacts without the lock that keeps parallel jobs apart)."""
     from hydra.types import RunMode
     from omegaconf import OmegaConf
 
     from rewardroute.pipeline.ddp import _ranks_run_this_job_only
 
-    hydra_cfg = OmegaConf.create({"mode": RunMode.MULTIRUN, "launcher": {"_target_": f"plugins.{launcher}"}})
+    hydra_cfg = OmegaConf.create({"mode": RunMode.MULTIRUN,
+                                  "launcher": {"_target_": f"plugins.{launcher}", "array_parallelism": parallel}})
     cfg = OmegaConf.create({"trainer": {"strategy": "ddp", "devices": -1}})
     if refused:
-        with pytest.raises(ValueError, match=f"inside a plugins.{launcher} job: run one device per job"):
+        with pytest.raises(ValueError, match=refused):
             _ranks_run_this_job_only(hydra_cfg, cfg)
     else:
         _ranks_run_this_job_only(hydra_cfg, cfg)

@@ -280,14 +280,21 @@ def test_an_endpoint_judge_against_a_fake_openai_server(compose_cfg, fake_openai
         judge.backend.complete([("", "bad request")])
 
 
-def test_an_endpoint_run_that_fails_keeps_its_replies_and_asks_only_the_rest_again(fake_openai, tmp_path):
-    endpoint = Endpoint(fake_openai, "judge", backoff=0.01, workers=1, parts_dir=str(tmp_path))
-    asks = [("", "first"), ("", "bad request"), ("", "third")]
-    with pytest.raises(EndpointError, match=r"HTTP 400.*the 2 of 3 replies received are kept in .*run again"):
+@pytest.mark.parametrize("workers", [1, 4])
+def test_an_endpoint_run_that_fails_keeps_its_replies_and_asks_only_the_rest_again(fake_openai, tmp_path, workers):
+    from rewardroute.evaluators.endpoint import read_replies
+
+    endpoint = Endpoint(fake_openai, "judge", backoff=0.01, workers=workers, parts_dir=str(tmp_path))
+    asks = [("", "first"), ("", "second"), ("", "bad request"), ("", "fourth"), ("", "fifth")]
+    with pytest.raises(EndpointError, match=r"HTTP 400.*replies received are kept in .*run again"):
         endpoint.complete(asks)
+    [kept] = tmp_path.glob("*/replies.jsonl")
+    kept_before = read_replies(kept)
+    assert 2 not in kept_before and {0, 1} <= set(kept_before)  # the asks before the failure, kept
     FakeOpenAI.refusing, asked = False, len(FakeOpenAI.calls)
-    assert endpoint.complete(asks) == ["Solid. Rating: [[8]]"] * 3
-    assert [c["body"]["messages"][-1]["content"] for c in FakeOpenAI.calls[asked:]] == ["bad request"]
+    assert endpoint.complete(asks) == ["Solid. Rating: [[8]]"] * 5
+    again = sorted(c["body"]["messages"][-1]["content"] for c in FakeOpenAI.calls[asked:])
+    assert again == sorted(user for i, (_, user) in enumerate(asks) if i not in kept_before)
     assert not any(tmp_path.iterdir())  # complete: nothing left to resume
 
 

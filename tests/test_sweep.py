@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import run_entry
 
@@ -86,10 +87,27 @@ def test_one_report_over_two_sweeps_keeps_a_row_per_reward_model(swept, compose_
                f"paths.artifact_dir={swept / 'artifacts'}"], swept / "rmr", cache_dir)
     report = run_task(compose_cfg("task=report", f"dir=[{swept / 'basic'},{swept / 'rmr'}]"))
     assert report["methods"]["rmr+tiny_rm"]["subsets_done"] == 1 and report["missing"] == []
+    job = json.loads((swept / "rmr" / "0" / "results.json").read_text())
+    assert job["method"] == "rmr+tiny_rm" and report["methods"]["rmr+tiny_rm"]["subsets"]["tiny_math"] == job["score"]
     assert {"zooter", "bma", "random", "dataset_oracle"} <= set(report["methods"])
     assert (swept / "basic" / "report.md").read_text().count("rmr+tiny_rm") >= 2  # the table and the subsets
     with pytest.raises(ValueError, match=r"jobs \['basic/0', 'basic/0'\] all give"):
         run_task(compose_cfg("task=report", f"dir=[{swept / 'basic'},{swept / 'basic'}]"))
+
+
+def test_a_report_refuses_jobs_whose_single_experts_differ():
+    """Sweeps with other answers (another pool, generation or evaluator) cannot share one table."""
+    from rewardroute.pipeline.sweep_report import aggregate
+
+    jobs = pd.DataFrame([
+        {"job": "a/0", "benchmark": "math", "group": "G", "method": "zooter", "status": "complete", "score": 0.5,
+         "experts": {"x": 0.4, "y": 0.6}, "error": None},
+        {"job": "b/0", "benchmark": "math", "group": "G", "method": "rmr+rm", "status": "complete", "score": 0.5,
+         "experts": {"x": 0.4, "y": 0.7}, "error": None}])
+    with pytest.raises(ValueError, match="jobs a/0 and b/0 score the single experts on math differently"):
+        aggregate(jobs)
+    jobs.at[1, "experts"] = {"y": 0.6, "x": 0.4}  # the same scores, another order: one table
+    assert aggregate(jobs)["methods"]["dataset_oracle"]["subsets"] == {"math": 0.6}
 
 
 def test_report_needs_a_sweep_folder(compose_cfg, tmp_path):
@@ -101,8 +119,12 @@ def test_report_needs_a_sweep_folder(compose_cfg, tmp_path):
 
 def test_the_artifact_store_lists_the_sweeps_jobs(swept, compose_cfg, capsys):
     run_task(compose_cfg("task=artifacts", f"paths.artifact_dir={swept / 'artifacts'}"))
+    from rewardroute.pipeline.artifacts import list_artifacts
+
     jobs = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| benchmark ")]
-    assert len(jobs) >= 9 and all(" queries " in line for line in jobs)  # the sweep's 9, and the other tests' jobs
+    stored = [m for m in list_artifacts(swept / "artifacts") if m["stage"] == "benchmark"]
+    assert len(jobs) == len(stored) >= 9  # the sweep's 9 and any other test's
+    assert all(f" {m['spec']['n']} queries {m['spec']['queries']} " in "".join(jobs) for m in stored)
 
 
 def test_a_job_learns_from_the_data_it_is_given(swept, compose_cfg):

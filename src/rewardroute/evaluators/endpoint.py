@@ -19,7 +19,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,15 +71,22 @@ class Endpoint:
                 replies[i] = reply
                 if kept is not None:
                     kept.parent.mkdir(parents=True, exist_ok=True)
-                    with kept.open("a") as f:
-                        f.write(json.dumps({"i": i, "reply": reply}) + "\n")
+                    with kept.open("a") as f:  # a line of its own, even after one a kill cut short
+                        f.write("\n" + json.dumps({"i": i, "reply": reply}) + "\n")
 
-        try:
-            with ThreadPoolExecutor(max_workers=self.workers) as pool:  # on an error, the asks in flight finish
-                list(pool.map(ask_and_keep, [i for i in range(len(asks)) if i not in replies]))
-        except EndpointError as e:
+        failure = None
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            futures = [pool.submit(ask_and_keep, i) for i in range(len(asks)) if i not in replies]
+            for future in as_completed(futures):
+                if future.exception() is not None:  # stop asking; the asks in flight finish and are kept
+                    failure = future.exception()
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    break
+        if isinstance(failure, EndpointError):
             fate = f"kept in {kept.parent}: run again to ask only the rest" if kept else "lost (no parts_dir set)"
-            raise EndpointError(f"{e}; the {len(replies)} of {len(asks)} replies received are {fate}") from None
+            raise EndpointError(f"{failure}; the {len(replies)} of {len(asks)} replies received are {fate}") from None
+        if failure is not None:
+            raise failure
         if kept is not None:
             shutil.rmtree(kept.parent, ignore_errors=True)
         return [replies[i] for i in range(len(asks))]
@@ -117,6 +124,8 @@ def read_replies(path: Path | None) -> dict[int, str]:
     """The replies an earlier run kept, by ask index (a line cut short by a kill is skipped)."""
     replies = {}
     for line in path.read_text().splitlines() if path is not None and path.is_file() else []:
+        if not line:
+            continue
         try:
             record = json.loads(line)
         except ValueError:

@@ -97,4 +97,3 @@ def list_artifacts(root: str | Path) -> list[dict]:
     """Every complete artifact under root, newest first."""
     metas = [json.loads(p.read_text()) for p in Path(root).glob("*/*/meta.json")]
     return sorted(metas, key=lambda m: m["created"], reverse=True)
-

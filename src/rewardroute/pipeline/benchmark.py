@@ -52,7 +52,7 @@ def benchmark(cfg: DictConfig) -> dict:
     if queries.empty:
         raise DataError(f"benchmark {bench.name}: its query source ({bench.queries._target_}) gave no queries")
     # BMA and trained routers learn from the `data` matrix, so it is part of what determines their result
-    matrix = training_matrix(cfg) if method not in ("random", "rmr", "oracle") else None
+    matrix = training_matrix(cfg) if method == "bma" or method not in BASELINES else None
     spec = {"benchmark": OmegaConf.to_container(bench, resolve=True), "method": method,
             "router": router_spec(cfg, matrix) if method not in BASELINES else None,
             "bma_from": matrix_key(matrix) if method == "bma" else None,

@@ -52,6 +52,10 @@ def _ranks_run_this_job_only(hydra_cfg, cfg: DictConfig) -> None:
         return
     launcher = hydra_cfg.launcher._target_
     if launcher.endswith("SlurmLauncher"):  # SLURM starts the ranks (tasks_per_node); Lightning joins them
+        # a DDP job's ranks build an artifact together, without the file lock that keeps parallel jobs apart
+        if distributed(cfg) and hydra_cfg.launcher.get("array_parallelism") != 1:
+            raise ValueError("DDP jobs under submitit_slurm build shared artifacts without a lock between jobs: "
+                             "run them one at a time with hydra.launcher.array_parallelism=1")
         return
     if not launcher.endswith("BasicLauncher"):
         if distributed(cfg):

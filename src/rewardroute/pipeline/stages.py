@@ -102,5 +102,5 @@ def describe(spec: dict) -> str:
     if "answers" in spec:
         parts.append(f"answers {spec['answers']}")
     if "queries" in spec:
-        parts.append(f"{spec['n']} queries {spec['queries']}")
+        parts.append(f"{spec.get('n', '?')} queries {spec['queries']}")  # no n in stores from before it was kept
     return ", ".join(parts)
