@@ -24,9 +24,10 @@ def test_curve_routes_by_lambda_and_summarises_the_frontier():
     # Costs normalised by 3: the expensive expert wins on queries 2, 3 while 0.8 - λ > 0.2 - λ/3, i.e. λ < 0.9.
     curve = quality_cost_curve(PROBS, METRIC, COST, experts=["cheap", "dear"])
     points = {p["lambda"]: (p["cost"], p["quality"]) for p in curve["points"]}
-    assert len(points) == 25 and min(points) == 0.0 and max(points) == pytest.approx(1e3)
+    grid = [lam for lam in points if lam is not None]
+    assert len(points) == 26 and min(grid) == 0.0 and max(grid) == pytest.approx(1e3)
     assert points[0.0] == pytest.approx((2.0, 0.75))  # the router's own routing
-    assert points[max(points)] == pytest.approx((1.0, 0.5))  # all to the cheap expert
+    assert points[max(grid)] == pytest.approx((1.0, 0.5)) == points[None]  # all to the cheap expert; None: λ = ∞
     assert np.allclose(curve["hull"], [[1.0, 0.5], [2.0, 0.75]])
     assert curve["singles"] == {"cheap": {"cost": 1.0, "quality": 0.5}, "dear": {"cost": 3.0, "quality": 0.75}}
     # Over [1, 3]: mean 0.625 on [1, 2], flat 0.75 on [2, 3]; the singles' frontier is the chord, mean 0.625.
@@ -37,8 +38,17 @@ def test_curve_routes_by_lambda_and_summarises_the_frontier():
 
 def test_curve_breaks_ties_toward_the_cheaper_expert_and_names_singles_by_index():
     curve = quality_cost_curve(np.full((4, 2), 0.5), METRIC, COST[:, ::-1], lambdas=[0.0])
-    assert curve["points"] == [{"lambda": 0.0, "cost": 1.0, "quality": 0.75}]  # expert 1 is now the cheap one
+    assert curve["points"][0] == {"lambda": 0.0, "cost": 1.0, "quality": 0.75}  # expert 1 is now the cheap one
     assert set(curve["singles"]) == {0, 1}
+
+
+def test_the_frontier_reaches_the_cheapest_expert_however_close_the_costs():
+    """Costs 1 and 1.0001: no λ of the grid makes the cheaper expert worth it, λ = ∞ does."""
+    cost = np.array([[1.0, 1.0001]] * 4)
+    curve = quality_cost_curve(PROBS[:, ::-1], METRIC[:, ::-1], cost)
+    assert curve["points"][-1] == {"lambda": None, "cost": 1.0, "quality": pytest.approx(0.75)}
+    assert curve["hull"][0] == [1.0, pytest.approx(0.75)]
+    assert curve["auc"] >= curve["auc_singles"]
 
 
 def test_upper_hull_drops_dominated_and_concave_points():

@@ -20,6 +20,9 @@ def test_borda_routes_to_the_best_mean_rank_and_breaks_ties_by_probability():
     assert shares[0] == pytest.approx(np.array([2, 2.5, 1.5]) / 6, abs=1e-3)  # mean rank + 1, normalised
     tied = borda([np.array([[0.6, 0.4]]), np.array([[0.3, 0.7]])])  # mean ranks equal; mean probs 0.45 vs 0.55
     assert tied.argmax() == 1
+    # a member that cannot choose gives its tied experts the same rank: the other member decides
+    undecided = borda([np.full((1, 4), 0.25), np.array([[0.4, 0.2, 0.2, 0.2]])])
+    assert undecided.argmax() == 0
 
 
 def test_a_run_ensembled_with_itself_routes_as_the_run(compose_cfg, tmp_path):
@@ -105,5 +108,9 @@ def test_bad_runs_are_named(compose_cfg, tmp_path):
     (other / ".hydra" / "config.yaml").write_text(yaml.safe_dump(saved))
     for ckpt in (run / "checkpoints").glob("*.ckpt"):
         (other / "checkpoints" / ckpt.name).write_bytes(ckpt.read_bytes())
-    with pytest.raises(ValueError, match="trained on data=routerdc_7llm, this ensemble routes data=synthetic"):
+    with pytest.raises(ValueError, match="trained with data.name=routerdc_7llm, this ensemble routes data.name=synthetic"):
         run_task(compose_cfg(*TINY, "task=ensemble", f"runs=['{run}','{other}']", out="other_data"))
+    saved["data"]["name"], saved["data"]["split_seed"] = "synthetic", 7  # its test queries are not the ensemble's
+    (other / ".hydra" / "config.yaml").write_text(yaml.safe_dump(saved))
+    with pytest.raises(ValueError, match="trained with data.split_seed=7, this ensemble routes data.split_seed=0: its"):
+        run_task(compose_cfg(*TINY, "task=ensemble", f"runs=['{run}','{other}']", out="other_split"))

@@ -19,9 +19,9 @@ def test_soft_labels_are_softmax_of_reward_over_temperature():
                                [e2 / (e2 + 1), 1 / (e2 + 1)])
 
 
-def test_hard_labels_are_one_hot_argmax():
+def test_hard_labels_are_one_hot_argmax_and_ties_share_it():
     np.testing.assert_array_equal(silver_labels(REWARDS, [[]] * 3, np.ones(3, bool), kind="hard"),
-                                  [[1, 0], [1, 0], [1, 0]])
+                                  [[1, 0], [0.5, 0.5], [1, 0]])  # query 1: both experts score 0
 
 
 def test_tag_enhancement_uses_training_tag_means_only():

@@ -50,6 +50,28 @@ def test_knn_scores_are_the_mean_rewards_of_the_nearest_training_queries():
     fresh.load_state_dict(router.state_dict())
     assert torch.equal(fresh.scores(torch.tensor([[2.0, 0.1]])), scores[:1])
     assert torch.allclose(router.probabilities(scores).sum(-1), torch.ones(2))
+    blank = router.scores(torch.zeros(1, 2))  # no features at all: every training query's mean, not k arbitrary ones
+    assert torch.allclose(blank, router.memory_rewards.mean(0, keepdim=True))
+
+
+def test_estimates_as_probabilities_keep_the_routed_expert_first():
+    """Raw reward-model estimates can all be negative; the largest share must stay the expert routed to."""
+    from rewardroute.routers.base import normalized
+
+    scores = torch.tensor([[-2.0, -0.5, -1.0], [0.2, 0.8, 0.0]])
+    probs = normalized(scores)
+    assert probs.argmax(-1).tolist() == scores.argmax(-1).tolist() == [1, 1]
+    assert torch.allclose(probs.sum(-1), torch.ones(2))
+    assert torch.allclose(probs[1], torch.tensor([0.2, 0.8, 0.0]), atol=1e-5)  # non-negative estimates as they are
+
+
+def test_a_router_without_gradients_under_ddp_is_a_clear_error(compose_cfg):
+    from hydra.errors import InstantiationException
+
+    with pytest.raises(ValueError, match="router=knn has nothing to train here .*use trainer=cpu or trainer=gpu"):
+        run_task(compose_cfg(*TINY, "router=knn", "trainer=ddp_cpu"))
+    with pytest.raises(InstantiationException, match="router.module.temperature must be > 0"):
+        run_task(compose_cfg(*TINY, "router=routerdc", "router.module.temperature=0"))
 
 
 def test_routerdc_sample_llm_loss_by_hand_and_ties_teach_nothing():

@@ -58,6 +58,10 @@ def quality_cost_curve(probs, metric, cost, lambdas=None, experts: list[str] | N
         choice = np.where(score == score.max(axis=1, keepdims=True), norm, np.inf).argmin(axis=1)  # ties: cheaper
         points.append({"lambda": float(lam), "cost": float(cost[rows, choice].mean()),
                        "quality": float(metric[rows, choice].mean())})
+    # λ = ∞ (lambda null): each query's cheapest expert, the router's best among equals. Where costs differ by
+    # less than the grid's top λ can tell apart, the grid alone never gets there and the frontier would start late.
+    choice = np.where(norm == norm.min(axis=1, keepdims=True), probs, -np.inf).argmax(axis=1)
+    points.append({"lambda": None, "cost": float(cost[rows, choice].mean()), "quality": float(metric[rows, choice].mean())})
     names = experts if experts is not None else range(probs.shape[1])
     singles = {e: {"cost": float(c), "quality": float(q)} for e, c, q in zip(names, mean_cost, metric.mean(axis=0))}
     lo, hi = float(mean_cost.min()), float(mean_cost.max())

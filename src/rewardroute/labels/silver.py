@@ -1,7 +1,8 @@
 """Zooter's silver labels (DESIGN.md section 3), in numpy.
 
 soft:  s(q)_i = softmax_i(r(q, m_i) / T)
-hard:  one-hot on argmax_i r(q, m_i) (with the KL loss this is cross-entropy)
+hard:  one-hot on argmax_i r(q, m_i) (with the KL loss this is cross-entropy); experts tied at the maximum share
+       it equally (with 0/1 metrics most queries tie, and the first expert must not take them all)
 tags:  s*(q) = beta * s(q) + (1 - beta) * mean_{t in T(q)} s_t, where s_t is the mean of s over the *training*
        queries tagged t. A query with no tag seen in training keeps s(q).
 """
@@ -21,7 +22,8 @@ def base_labels(rewards: np.ndarray, kind: str = "soft", temperature: float = 1.
     if kind not in KINDS:
         raise ValueError(f"labels.kind must be one of {KINDS}, got {kind!r}")
     if kind == "hard":
-        return np.eye(rewards.shape[1])[rewards.argmax(axis=1)]
+        best = rewards == rewards.max(axis=1, keepdims=True)
+        return best / best.sum(axis=1, keepdims=True)
     if temperature <= 0:
         raise ValueError(f"labels.temperature must be > 0, got {temperature}")
     z = rewards / temperature

@@ -71,6 +71,10 @@ def ensemble(cfg: DictConfig) -> float | None:
                   notes, method="ensemble")
 
 
+SAME_DATA = ("name", "experts", "subsets", "null_scores", "test_fraction", "val_fraction", "split_seed",
+             "cross_fit_folds")
+
+
 def member(cfg: DictConfig, run: Path) -> tuple[DictConfig, Path]:
     """The config a run was trained with (its router, backbone and labels; data, paths and trainer from `cfg`)
     and its best checkpoint."""
@@ -82,9 +86,16 @@ def member(cfg: DictConfig, run: Path) -> tuple[DictConfig, Path]:
                                 f"{'the config' if saved.is_file() else 'no config'} and {len(checkpoints)} "
                                 "checkpoints (cross-fitted and fast_dev_run runs keep none)")
     member_cfg = OmegaConf.load(saved)
-    if member_cfg.data.name != cfg.data.name:
-        raise ValueError(f"runs: {run} was trained on data={member_cfg.data.name}, this ensemble routes "
-                         f"data={cfg.data.name}")
+    # what decides the rows, the columns and the splits: a member trained otherwise would route queries it trained on
+    for key in SAME_DATA:
+        theirs, ours = member_cfg.data.get(key), cfg.data.get(key)
+        if OmegaConf.is_config(theirs):
+            theirs = OmegaConf.to_container(theirs)
+        if OmegaConf.is_config(ours):
+            ours = OmegaConf.to_container(ours)
+        if theirs != ours:
+            raise ValueError(f"runs: {run} was trained with data.{key}={theirs}, this ensemble routes "
+                             f"data.{key}={ours}: its splits or experts would not be this ensemble's")
     for key in ("data", "paths", "trainer"):  # this run's, resolved: the member's may name another machine
         member_cfg[key] = OmegaConf.create(OmegaConf.to_container(cfg[key], resolve=True))
     return member_cfg, checkpoints[0]
@@ -93,9 +104,16 @@ def member(cfg: DictConfig, run: Path) -> tuple[DictConfig, Path]:
 def borda(probs: list[np.ndarray]) -> np.ndarray:
     """[queries, experts] shares summing to 1 from the members' probabilities: each expert's mean rank + 1 (1 is
     every member's last choice), normalised, nudged by the mean probability so that ties go to the likelier."""
-    ranks = np.mean([p.argsort(axis=1).argsort(axis=1) for p in probs], axis=0)
+    ranks = np.mean([tied_ranks(p) for p in probs], axis=0)
     points = ranks + 1 + 1e-3 * np.mean(probs, axis=0)  # the nudge (< 1e-3) is below any rank step (1 / members)
     return (points / points.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def tied_ranks(p: np.ndarray) -> np.ndarray:
+    """Each expert's rank in its row, 0 for the lowest; tied experts share their mean rank."""
+    below = (p[:, None, :] < p[:, :, None]).sum(-1)
+    equal = (p[:, None, :] == p[:, :, None]).sum(-1)
+    return below + (equal - 1) / 2
 
 
 def routed(probs: np.ndarray | None, metric: np.ndarray, scale: float) -> float | None:

@@ -134,8 +134,13 @@ class Fitted:
 def fit(cfg: DictConfig, matrix, out_dir: Path, loggers: list) -> Fitted | None:
     """Train a router on the matrix's train split, keeping the epoch with the best validation routed score.
     None on non-zero DDP ranks."""
+    from rewardroute.pipeline.ddp import distributed
+
     parts = build_router(cfg, matrix)
     datamodule, module = parts.datamodule, parts.module
+    if distributed(cfg) and not any(p.requires_grad for p in module.parameters()):
+        raise ValueError(f"router={cfg.router.name} has nothing to train here (a fit in one pass over frozen "
+                         "features), and DDP refuses a model without gradients: use trainer=cpu or trainer=gpu")
     trainer, checkpoint, timer, params = fit_keeping_best(cfg, module, datamodule, "val/routed", loggers,
                                                           out_dir / "checkpoints")
     if not trainer.is_global_zero:

@@ -131,11 +131,13 @@ class FittedInOnePass(Router):
     @torch.no_grad()
     def on_train_start(self) -> None:
         read: dict[str, list[torch.Tensor]] = {}
+        self.eval()  # the features as prediction will see them (no dropout in an encoder that is not frozen)
         for batch in self.trainer.datamodule.train_dataloader():
             batch = self.transfer_batch_to_device(batch, self.device, 0)
             columns = {k: v for k, v in batch.items() if k not in ("input_ids", "attention_mask", "features")}
             for name, values in {"features": self.features(batch).float(), **columns}.items():
                 read.setdefault(name, []).append(values)
+        self.train()
         self.fit({name: torch.cat(values) for name, values in read.items()})
         super().on_train_start()
 
@@ -159,9 +161,11 @@ class FittedInOnePass(Router):
 
 
 def normalized(quality: torch.Tensor) -> torch.Tensor:
-    """Quality estimates (>= 0) as shares that sum to 1 (uniform where all are 0): the `probabilities` of
-    routers that estimate each expert's score."""
-    quality = quality.float().clamp_min(0) + 1e-6
+    """Quality estimates as shares that sum to 1 (uniform where all are 0): the `probabilities` of routers that
+    estimate each expert's score. A query with negative estimates (raw reward-model logits) is shifted to a
+    minimum of 0 first, so the largest share stays the expert the router picks."""
+    quality = quality.float()
+    quality = quality - quality.min(-1, keepdim=True).values.clamp_max(0) + 1e-6
     return quality / quality.sum(-1, keepdim=True)
 
 

@@ -28,4 +28,7 @@ class KNNRouter(FittedInOnePass):
             return torch.zeros(len(features), self.hparams.n_experts, device=features.device)
         similarity = F.normalize(features.float(), dim=-1) @ self.memory.T
         nearest = similarity.topk(min(self.hparams.k, len(self.memory)), dim=-1).indices
-        return self.memory_rewards[nearest].mean(1)
+        # a query without features (a bag of words none of which training saw) is like no training query:
+        # every training query's mean, not k arbitrary ones
+        blank = features.float().abs().sum(-1, keepdim=True) == 0
+        return torch.where(blank, self.memory_rewards.mean(0), self.memory_rewards[nearest].mean(1))

@@ -26,6 +26,8 @@ class RouterDCRouter(Router):
         """`projection`: MLP sizes from the features to the routing space (the last is its dimension); null
         keeps the features as they are (fine-tuning the encoder does the work then)."""
         super().__init__(n_experts, feature_dim, **kwargs)
+        if temperature <= 0:
+            raise ValueError(f"router.module.temperature must be > 0, got {temperature}")
         if not (1 <= top_k < n_experts and 1 <= bottom_k < n_experts):
             raise ValueError(f"router.module.top_k and bottom_k must be in [1, {n_experts - 1}] for {n_experts} "
                              f"experts, got {top_k} and {bottom_k}")
