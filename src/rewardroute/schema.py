@@ -47,7 +47,7 @@ class DataConfig:
 
 @dataclass
 class LabelsConfig:
-    kind: str = "soft"  # soft: softmax(reward / temperature); hard: one-hot argmax (cross-entropy)
+    kind: str = "soft"  # soft: softmax(reward / temperature); hard: one-hot argmax, tied best experts sharing it
     temperature: float = 1.0
     beta: float = 1.0  # tag enhancement s* = beta*s + (1-beta)*mean of tag means; 1 turns it off
 
