@@ -61,6 +61,8 @@ class Endpoint:
             log.info("judge endpoint %s: $%s is not set; asking without an API key", self.address, self.api_key_env)
         kept = Path(self.parts_dir) / content_hash(self.spec(), asks) / "replies.jsonl" if self.parts_dir else None
         replies = read_replies(kept)
+        if kept is not None:
+            kept.parent.mkdir(parents=True, exist_ok=True)
         if replies:
             log.info("judge endpoint %s: %d of %d replies kept from an earlier run", self.address, len(replies), len(asks))
         lock = threading.Lock()
@@ -70,7 +72,6 @@ class Endpoint:
             with lock:
                 replies[i] = reply
                 if kept is not None:
-                    kept.parent.mkdir(parents=True, exist_ok=True)
                     with kept.open("a") as f:  # a line of its own, even after one a kill cut short
                         f.write("\n" + json.dumps({"i": i, "reply": reply}) + "\n")
 

@@ -62,7 +62,7 @@ def _ranks_run_this_job_only(hydra_cfg, cfg: DictConfig) -> None:
             raise ValueError(
                 f"trainer.strategy={cfg.trainer.strategy} with trainer.devices={cfg.trainer.devices} inside a "
                 f"{launcher} job: run one device per job (trainer.devices=1), or DDP sweeps with "
-                "the basic launcher or submitit_slurm (tasks_per_node = devices)"
+                "the basic launcher or submitit_slurm (tasks_per_node = devices, array_parallelism=1)"
             )
         return
     sys.argv = [sys.argv[0], *hydra_cfg.overrides.task]

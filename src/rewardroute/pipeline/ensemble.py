@@ -87,15 +87,11 @@ def member(cfg: DictConfig, run: Path) -> tuple[DictConfig, Path]:
                                 "checkpoints (cross-fitted and fast_dev_run runs keep none)")
     member_cfg = OmegaConf.load(saved)
     # what decides the rows, the columns and the splits: a member trained otherwise would route queries it trained on
+    theirs, ours = OmegaConf.to_container(member_cfg.data), OmegaConf.to_container(cfg.data)
     for key in SAME_DATA:
-        theirs, ours = member_cfg.data.get(key), cfg.data.get(key)
-        if OmegaConf.is_config(theirs):
-            theirs = OmegaConf.to_container(theirs)
-        if OmegaConf.is_config(ours):
-            ours = OmegaConf.to_container(ours)
-        if theirs != ours:
-            raise ValueError(f"runs: {run} was trained with data.{key}={theirs}, this ensemble routes "
-                             f"data.{key}={ours}: its splits or experts would not be this ensemble's")
+        if theirs.get(key) != ours.get(key):
+            raise ValueError(f"runs: {run} was trained with data.{key}={theirs.get(key)}, this ensemble routes "
+                             f"data.{key}={ours.get(key)}: its splits or experts would not be this ensemble's")
     for key in ("data", "paths", "trainer"):  # this run's, resolved: the member's may name another machine
         member_cfg[key] = OmegaConf.create(OmegaConf.to_container(cfg[key], resolve=True))
     return member_cfg, checkpoints[0]

@@ -61,16 +61,14 @@ def aggregate(jobs: pd.DataFrame) -> dict:
     subsets = list(dict.fromkeys(jobs["benchmark"]))
     group_of = dict(zip(jobs["benchmark"], jobs["group"]))
     methods = list(dict.fromkeys(jobs["method"]))
-    experts_by_subset = {}
-    for r in jobs.itertuples():
-        if r.experts:
-            seen = experts_by_subset.setdefault(r.benchmark, (r.job, r.experts))
-            first = seen[1]
-            if set(first) != set(r.experts) or any(not np.isclose(first[e], r.experts[e]) for e in first):
-                raise ValueError(f"jobs {seen[0]} and {r.job} score the single experts on {r.benchmark} differently "
-                                 f"({first} against {r.experts}): other experts, generation or evaluator; "
-                                 "one report needs the same answers for every method")
-    experts_by_subset = {s: scores for s, (_, scores) in experts_by_subset.items()}
+    experts_by_subset, scored_by = {}, {}
+    for r in jobs[jobs["experts"].notna()].itertuples():
+        first = experts_by_subset.setdefault(r.benchmark, r.experts)
+        scored_by.setdefault(r.benchmark, r.job)
+        if set(first) != set(r.experts) or any(not np.isclose(first[e], r.experts[e]) for e in first):
+            raise ValueError(f"jobs {scored_by[r.benchmark]} and {r.job} score the single experts on {r.benchmark} "
+                             f"differently ({first} against {r.experts}): other experts, generation or evaluator; "
+                             "one report needs the same answers for every method")
     experts = list(dict.fromkeys(e for scores in experts_by_subset.values() for e in scores))
     scores = pd.DataFrame(np.nan, index=methods + experts, columns=subsets)
     for r in jobs[jobs["status"] == "complete"].itertuples():
