@@ -218,3 +218,22 @@ def test_routellm_loader_averages_mt_bench_turns():
     bench = m.queries["subset"].str.startswith("mt_bench").to_numpy()
     gpt4 = m.experts.index("gpt-4-1106-preview")
     assert m.scores[bench, gpt4].mean() == pytest.approx(9.23, abs=0.05)  # README: per-turn mean
+
+
+def test_under_ddp_each_validation_query_is_routed_once_across_the_ranks():
+    """Lightning's own DistributedSampler repeats queries to even out the ranks; the checkpoint criterion must not."""
+    from types import SimpleNamespace
+
+    import datasets
+
+    from rewardroute.data.datamodule import RouterDataModule
+
+    split = np.array(["train"] * 4 + ["val"] * 7 + ["test"] * 2)
+    features = datasets.Dataset.from_dict({"features": np.zeros((len(split), 3), dtype=np.float32).tolist()})
+    dm = RouterDataModule(lambda: features, {"metric": np.zeros((len(split), 2))}, split, eval_batch_size=2)
+    dm.setup()
+    seen = []
+    for rank in (0, 1):
+        dm.trainer = SimpleNamespace(world_size=2, global_rank=rank)
+        seen += [int(i) for batch in dm.val_dataloader() for i in batch["idx"]]
+    assert sorted(seen) == list(range(4, 11))

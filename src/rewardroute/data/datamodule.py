@@ -45,11 +45,12 @@ class RouterDataModule(L.LightningDataModule):
     def _rows(self, split: str) -> np.ndarray:
         return np.flatnonzero(self.split == split)
 
-    def _loader(self, rows: np.ndarray, batch_size: int, shuffle: bool) -> DataLoader:
+    def _loader(self, rows: np.ndarray, batch_size: int, shuffle: bool, sampler=None) -> DataLoader:
         return DataLoader(
             self.data.select(rows),
             batch_size=batch_size,
             shuffle=shuffle,
+            sampler=sampler,
             num_workers=self.num_workers,
             collate_fn=self.collate,
             persistent_workers=self.num_workers > 0,
@@ -59,7 +60,15 @@ class RouterDataModule(L.LightningDataModule):
         return self._loader(self._rows("train"), self.batch_size, shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self._rows("val"), self.eval_batch_size, shuffle=False)
+        rows, sampler = self._rows("val"), None
+        if self.trainer is not None and self.trainer.world_size > 1:
+            # Lightning's DistributedSampler repeats queries to even out the ranks, and the checkpoint criterion
+            # would count them twice; this one gives each rank its share, each query once
+            from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
+
+            sampler = UnrepeatedDistributedSampler(range(len(rows)), num_replicas=self.trainer.world_size,
+                                                   rank=self.trainer.global_rank, shuffle=False)
+        return self._loader(rows, self.eval_batch_size, shuffle=False, sampler=sampler)
 
     def predict_dataloader(self, split: str = "test") -> DataLoader:
         rows = self._rows(split)
