@@ -74,6 +74,9 @@ def test_mmlu_choice_letter():
         "(B) because ...": 1.0,
         "Answer: B": 1.0,
         "A city in France is Paris, so the correct option is **B**.": 1.0,
+        "**Answer:** B": 1.0,
+        "Paris is the capital.\n\n**Final Answer:** B": 1.0,
+        "The answer is $\\boxed{B}$": 1.0,
         "The answer is (C)": 0.0,
         "A": 0.0,
         "A good question; I am not sure.": 0.0,
@@ -109,6 +112,9 @@ def test_humaneval_stops_loops_and_memory_hogs_without_harm():
         "    hog = []\n    while True:\n        hog.append(bytearray(10**7))\n": 0.0,  # memory without bound
         "    import os\n    os.fork()\n    while True:\n        pass\n": 0.0,  # and its child
         "    while True:\n        print('x' * 10**5)\n": 0.0,  # endless output
+        # a chat model's demo block is not run: neither its input() nor its exit skips the tests
+        "```python\ndef add(a, b):\n    return a + b\n\nif __name__ == '__main__':\n    print(add(int(input()), 1))\n```": 1.0,
+        "    return a - b\n\nif __name__ == '__main__':\n    import sys\n    sys.exit(0)\n": 0.0,
     }
     queries = table(len(answers), query=prompt, test=test, entry_point="add")
     started = time.perf_counter()

@@ -84,6 +84,39 @@ def test_generation_sharded_over_two_ddp_processes_matches_one_process(tmp_path,
     pd.testing.assert_frame_equal(pd.read_parquet(path), whole_generation)
 
 
+class Echo:
+    """A stand-in stage model for run_sharded: each item's output names its query."""
+
+    def __new__(cls):
+        import lightning as L
+
+        class EchoModule(L.LightningModule):
+            def collate(self, items):
+                return {"queries": [it["query"] for it in items]}
+
+            def predict_step(self, batch, batch_idx):
+                return [{"echo": q} for q in batch["queries"]]
+
+        return EchoModule()
+
+
+def test_a_stage_resumed_with_another_batch_size_keeps_its_answers_on_their_queries(tmp_path):
+    """After running out of memory one lowers the batch size: every answer written stays with its own query."""
+    from omegaconf import OmegaConf
+
+    from rewardroute.pipeline.sharded import run_sharded
+
+    items = [{"query": "q" * n} for n in (3, 1, 4, 1, 5, 9, 2, 6)]
+    lengths = [len(it["query"]) for it in items]
+    trainer = OmegaConf.create({"accelerator": "cpu", "devices": 1, "num_nodes": 1, "strategy": "auto",
+                                "precision": "32-true"})
+    parts = tmp_path / "parts"
+    run_sharded(items, lengths, 4, Echo, parts, trainer, desc="first")
+    next(iter(sorted(parts.glob("*.jsonl")))).unlink()  # killed before its last batch was written
+    outputs = run_sharded(items, lengths, 3, Echo, parts, trainer, desc="resumed")
+    assert [o["echo"] for o in outputs] == [it["query"] for it in items]
+
+
 def test_prompts_longer_than_the_context_are_cut_and_counted(compose_cfg):
     cfg = compose_cfg("task=generate", "experiment=tiny_pipeline", "data.source.n_train_per_domain=5", *ONE_EXPERT,
                       "+expert_pool.experts.tiny_a.max_context=24")
@@ -129,6 +162,69 @@ def test_multi_turn_queries_are_answered_turn_by_turn(compose_cfg):
     assert isinstance(answers["response_turn2"][0], str) and not isinstance(answers["response_turn2"][1], str)
     assert render("USER: {query} ASSISTANT:", "and then?", history=[("first one", "an answer")]) == (
         "USER: first one ASSISTANT: an answer\nUSER: and then? ASSISTANT:")
+
+
+def test_a_format_string_prompt_starts_with_the_bos_a_llama_tokenizer_adds():
+    from tokenizers import processors
+
+    from rewardroute.experts.generation import GenerateModule
+    from rewardroute.experts.models import TinyCausalLM
+    from rewardroute.experts.tiny import lm_tokenizer
+
+    model, _ = TinyCausalLM(seed=1).load()
+    tokenizer = lm_tokenizer.__wrapped__(400, True)
+    tokenizer.add_special_tokens({"bos_token": "<s>"})
+    tokenizer._tokenizer.post_processor = processors.TemplateProcessing(  # as Llama's tokenizer: BOS first
+        single="<s> $A", special_tokens=[("<s>", tokenizer.bos_token_id)])
+    module = GenerateModule("llama2", model, tokenizer, "[INST] {query} [/INST]", 256, {"max_new_tokens": 4}, 0)
+    ids = module.collate([{"query": "what is the capital"}, {"query": "why"}])["input_ids"]
+    first = ids.gather(1, ids.ne(tokenizer.pad_token_id).int().argmax(1, keepdim=True))  # after the left padding
+    assert first.flatten().tolist() == [tokenizer.bos_token_id] * 2
+    assert ids.eq(tokenizer.bos_token_id).sum() == 2  # once each
+
+
+def test_generation_stops_at_the_models_own_end_of_turn_token_and_counts_up_to_it():
+    import torch
+
+    from rewardroute.experts.generation import GenerateModule
+    from rewardroute.experts.models import TinyCausalLM
+
+    model, tokenizer = TinyCausalLM(seed=1).load()
+    greedy = {"max_new_tokens": 12, "do_sample": False}
+    module = GenerateModule("x", model, tokenizer, "chat", 256, greedy, 0)
+    batch = {**module.collate([{"query": "what is the capital"}]), "batch_id": 0}
+    with torch.no_grad():
+        first = model.generate(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], max_new_tokens=1,
+                               do_sample=False, pad_token_id=tokenizer.pad_token_id)[0, -1].item()
+    model.generation_config.eos_token_id = [tokenizer.eos_token_id, first]  # its first token ends the turn
+    module = GenerateModule("x", model, tokenizer, "chat", 256, greedy, 0)
+    with torch.no_grad():
+        assert module.predict_step(batch, 0)[0]["new_tokens"] == 1
+
+
+@pytest.mark.parametrize("config_pad", [None, "unk"])
+def test_a_decoder_reward_model_scores_a_batch_as_each_alone(config_pad):
+    """A Llama reward model ships without a pad token (or with unk as its config's pad): the stage pads with EOS,
+    and the score is read at each answer's own last token."""
+    import torch
+    from transformers import LlamaConfig, LlamaForSequenceClassification
+
+    from rewardroute.experts.tiny import lm_tokenizer
+    from rewardroute.rewards.scoring import ScoreModule
+
+    items = [{"query": "what is the capital", "answer": "paris"},
+             {"query": "tell me a long story about a cat and a dog please", "answer": "once upon a time there was a cat"}]
+    tokenizer = lm_tokenizer.__wrapped__(400, False)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=2, num_labels=1,
+                         pad_token_id=tokenizer.unk_token_id if config_pad else None)
+    torch.manual_seed(0)
+    module = ScoreModule("rm", LlamaForSequenceClassification(config).eval(), tokenizer,
+                         "Human: {query}\nAssistant: {answer}", 128, None)
+    with torch.no_grad():
+        together = [r["reward"] for r in module.predict_step(module.collate(items), 0)]
+        alone = [module.predict_step(module.collate([it]), 0)[0]["reward"] for it in items]
+    assert together == pytest.approx(alone, abs=1e-5)
 
 
 def test_a_reward_model_with_two_labels_needs_score_index():
@@ -203,3 +299,38 @@ def test_recorded_alpaca_eval_pool_with_a_tiny_reward_model_and_recorded_judge(c
     ultralm = results["methods"]["ultralm-13b-v2"]["mean"]
     assert 0.8 < ultralm < 0.95
     assert SHARED_DATA.is_dir()
+
+
+def test_cache_keys_follow_what_changes_the_result(tmp_path):
+    """A recorded file edited in place, or other later turns, or other references, make a new key."""
+    from rewardroute.experts.generation import queries_spec
+    from rewardroute.experts.models import Recorded
+    from rewardroute.rewards.scoring import EVALUATOR_INPUTS
+
+    path = tmp_path / "answers.jsonl"
+    path.write_text('{"query_id": "q0", "model": "m", "response": "yes"}\n')
+    before = Recorded(str(path), "m").spec()
+    path.write_text('{"query_id": "q0", "model": "m", "response": "no"}\n')
+    assert Recorded(str(path), "m").spec() != before
+    queries = pd.DataFrame({"query_id": ["q0"], "query": ["hi"], "turns": [["hi", "and?"]], "reference": ["1"]})
+    other_turn = queries.assign(turns=[["hi", "why?"]])
+    assert queries_spec(queries) != queries_spec(other_turn)
+    assert queries_spec(queries.drop(columns="turns")) == {k: v for k, v in queries_spec(queries).items() if k != "turns"}
+    assert queries_spec(queries, EVALUATOR_INPUTS) != queries_spec(queries.assign(reference=["2"]), EVALUATOR_INPUTS)
+
+
+def test_a_judge_that_rates_no_answer_is_an_error_not_the_reward_model_as_metric(compose_cfg, monkeypatch):
+    from rewardroute.data.load import load_matrix
+    from rewardroute.data.matrix import DataError
+    from rewardroute.rewards import scoring
+
+    real = scoring.score
+
+    def unrated(cfg, scorer_cfg, stage, queries, expert, answers):
+        rows = real(cfg, scorer_cfg, stage, queries, expert, answers)
+        return rows.assign(reward=None) if stage == "judge" else rows
+
+    monkeypatch.setattr(scoring, "score", unrated)
+    cfg = compose_cfg("experiment=tiny_pipeline", "data.source.n_train_per_domain=5", *ONE_EXPERT, *QUIET)
+    with pytest.raises(DataError, match=r"judge tiny_judge: none of the \d+ answers of tiny_a got a score"):
+        load_matrix(cfg)

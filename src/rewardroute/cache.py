@@ -26,6 +26,15 @@ def content_hash(*parts) -> str:
     return h.hexdigest()
 
 
+def file_hash(path: str | Path) -> str:
+    """A short hash of a file's bytes: recorded answers or scores edited in place are not taken from the cache."""
+    h = hashlib.blake2b(digest_size=10)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 @contextmanager
 def atomic_path(final: str | Path, replace: bool = False) -> Iterator[Path]:
     """Yield a temporary sibling path to write (a file or a folder); it is renamed to `final` on success and

@@ -1,8 +1,9 @@
 """MMLU accuracy: the option letter the answer chooses equals the reference option.
 
-The letter is read, in this order, from an explicit statement ("The answer is (B)", "Answer: **B**"), from the
-start of the answer ("B", "B. Paris", "(B)", "**B**"), or from a letter in brackets or bold anywhere. Only
-capital letters count ("A" as a word opening a sentence does not). An answer without a letter is wrong (0).
+The letter is read, in this order, from an explicit statement ("The answer is (B)", "Answer: **B**",
+"**Final Answer:** B", "$\\boxed{B}$"), from the start of the answer ("B", "B. Paris", "(B)", "**B**"), or from
+a letter in brackets or bold anywhere. Only capital letters count ("A" as a word opening a sentence does not).
+An answer without a letter is wrong (0).
 The reference is an option index (cais/mmlu's `answer`) or a letter.
 """
 
@@ -27,7 +28,7 @@ class ChoiceLetter:
     def patterns(self) -> list[re.Pattern]:
         c = f"[{re.escape(self.letters)}]"
         return [
-            re.compile(rf"(?i:answer)(?:\s+is)?\s*[:\-]?\s*[*_(\[]*({c})(?![A-Za-z])"),
+            re.compile(rf"(?i:answer)[*_]*(?:\s+is)?[*_]*\s*[:\-]?[*_\s]*[(\[]*({c})(?![A-Za-z])|\\boxed\{{\s*({c})\s*\}}"),
             re.compile(rf"^\s*[*_(\[]*({c})(?:[).:\]*_]|\s*$)"),
             re.compile(rf"\(({c})\)|\*\*({c})\*\*"),
         ]

@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from rewardroute.data.matrix import DataError
 from rewardroute.experts.models import Recorded
-from rewardroute.experts.prompts import render
+from rewardroute.experts.prompts import CHAT, render
 from rewardroute.pipeline.artifacts import Artifact
 from rewardroute.pipeline.ddp import distributed
 from rewardroute.pipeline.sharded import finish, run_sharded
@@ -41,9 +41,16 @@ class GenerateModule(L.LightningModule):
         self.budget = context - generation["max_new_tokens"]
         if self.budget < 1:
             raise ValueError(f"max_new_tokens={generation['max_new_tokens']} leaves no room in a context of {context}")
+        # a chat template writes the BOS text itself; a format string gets the BOS the tokenizer would add (Llama-2
+        # answers worse without it), without the other special tokens some tokenizers append
+        adds_bos = tokenizer.bos_token_id is not None and tokenizer("a")["input_ids"][:1] == [tokenizer.bos_token_id]
+        self.bos = tokenizer.bos_token if prompt != CHAT and adds_bos else ""
+        # the model's own stop tokens (an end-of-turn token) as well as the tokenizer's EOS
+        stops = model.generation_config.eos_token_id
+        self.stops = sorted({tokenizer.eos_token_id, *(stops if isinstance(stops, list) else [stops])} - {None})
 
     def collate(self, items: list[dict]) -> dict:
-        prompts = [render(self.prompt, it["query"], self.tokenizer, it.get("history", ())) for it in items]
+        prompts = [self.bos + render(self.prompt, it["query"], self.tokenizer, it.get("history", ())) for it in items]
         full = self.tokenizer(prompts, add_special_tokens=False)["input_ids"]
         batch = self.tokenizer(prompts, add_special_tokens=False, truncation=True, max_length=self.budget,
                                padding=True, return_tensors="pt")
@@ -53,20 +60,28 @@ class GenerateModule(L.LightningModule):
         torch.manual_seed(self.seed * 1_000_003 + batch["batch_id"])  # the same samples however the run resumes
         out = self.model.generate(
             input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-            pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.tokenizer.eos_token_id, **self.generation,
+            pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.stops, **self.generation,
         )
         new = out[:, batch["input_ids"].shape[1]:]
         texts = self.tokenizer.batch_decode(new, skip_special_tokens=True)
-        done = (new == self.tokenizer.eos_token_id).int().cumsum(1)
-        counts = ((done == 0) | ((done == 1) & (new == self.tokenizer.eos_token_id))).sum(1)  # up to the first EOS
-        return [{"response": t.strip(), "new_tokens": int(n), "truncated": tr}
+        stop = torch.isin(new, torch.tensor(self.stops, device=new.device))
+        done = stop.int().cumsum(1)
+        counts = ((done == 0) | ((done == 1) & stop)).sum(1)  # up to the first stop token, with it
+        # only trailing space goes: a completion's first line keeps its indent (HumanEval continues a function)
+        return [{"response": t.rstrip(), "new_tokens": int(n), "truncated": tr}
                 for t, n, tr in zip(texts, counts.tolist(), batch["truncated"])]
 
 
-def queries_spec(queries: pd.DataFrame) -> dict:
+def queries_spec(queries: pd.DataFrame, columns: tuple[str, ...] = ("turns",)) -> dict:
+    """What a cache key holds of the queries: their ids and text, and those of `columns` they have (the later
+    turns of a conversation, by default, which are asked too)."""
     from rewardroute.cache import content_hash
 
-    return {"queries": content_hash(queries["query_id"].tolist(), queries["query"].tolist()), "n": len(queries)}
+    spec = {"queries": content_hash(queries["query_id"].tolist(), queries["query"].tolist()), "n": len(queries)}
+    for column in columns:
+        if column in queries.columns:
+            spec[column] = content_hash([v.tolist() if hasattr(v, "tolist") else v for v in queries[column]])
+    return spec
 
 
 def generation_settings(cfg: DictConfig, overrides: dict | None = None) -> dict:

@@ -101,7 +101,7 @@ def run_job(cfg: DictConfig, queries: pd.DataFrame, matrix) -> dict:
     if method == "rmr":
         rewards = np.column_stack([score(cfg, cfg.reward_model, "score", queries, e, answers[e])["reward"].to_numpy(float)
                                    for e in experts])
-        route = np.eye(len(experts))[rewards.argmax(axis=1)]
+        route = np.eye(len(experts))[np.nan_to_num(rewards, nan=-np.inf).argmax(axis=1)]  # an unscored answer loses
     elif method == "bma":
         route = np.eye(len(experts))[np.full(len(queries), experts.index(bma_expert(matrix)))]
     elif method == "random":

@@ -1,10 +1,12 @@
 """A Lightning predict loop that is batched, length-sorted, resumable and sharded over DDP ranks.
 
 The items are sorted by length (longest first, so memory peaks show at once) and cut into batches with stable
-ids. Each finished batch is written at once to `<parts>/<id>.jsonl` (atomically); a rerun skips the batches
-already there, so a killed stage resumes where it stopped and, as each batch seeds its own sampling, ends with
-the same rows as an uninterrupted run. Under DDP each rank takes every world_size-th remaining batch. The model
-is only built when there is work: a complete stage loads nothing.
+ids. Each finished batch is written at once to `<parts>/<batch size>-<id>.jsonl` (atomically), each output with
+its item's index; a rerun asks only the batches with an item not yet answered, so a killed stage resumes where
+it stopped and, as each batch seeds its own sampling, ends with the same rows as an uninterrupted run. A rerun
+with another batch size (after running out of memory) keeps every answer already written and plans the rest anew.
+Under DDP each rank takes every world_size-th remaining batch. The model is only built when there is work: a
+complete stage loads nothing.
 """
 
 from __future__ import annotations
@@ -44,7 +46,8 @@ def run_sharded(
     batches = plan_batches(lengths, batch_size)
     parts.mkdir(parents=True, exist_ok=True)
     barrier()  # under DDP every rank must see the same finished parts, or the ranks would split the work unevenly
-    todo = [b for b in range(len(batches)) if not (parts / f"{b:06d}.jsonl").exists()]
+    done = read_parts(parts)
+    todo = [b for b, rows in enumerate(batches) if not all(i in done for i in rows)]
     if todo:
         # our batches come whole from the plan, not from a sampler Lightning could read indices from
         warnings.filterwarnings("ignore", message="Couldn't infer the batch indices")
@@ -53,17 +56,23 @@ def run_sharded(
             accelerator=trainer_cfg.accelerator, devices=trainer_cfg.devices, num_nodes=trainer_cfg.num_nodes,
             strategy=trainer_cfg.strategy, precision=trainer_cfg.precision, logger=False, enable_checkpointing=False,
             enable_model_summary=False, enable_progress_bar=False, use_distributed_sampler=False,
-            callbacks=[PartWriter(parts), Progress(len(batches), len(batches) - len(todo), desc)],
+            callbacks=[PartWriter(parts, batch_size), Progress(len(batches), len(batches) - len(todo), desc)],
         )
         plan = BatchPlan(items, batches, todo, module.collate)
         trainer.predict(module, datamodule=plan, return_predictions=False)
         trainer.strategy.barrier("parts written")
-    outputs: list[dict] = [{}] * len(items)
-    for b, rows in enumerate(batches):
-        done = [json.loads(line) for line in (parts / f"{b:06d}.jsonl").read_text().splitlines()]
-        for i, out in zip(rows, done):
-            outputs[i] = out
-    return outputs
+        done = read_parts(parts)
+    return [done[i] for i in range(len(items))]
+
+
+def read_parts(parts: Path) -> dict[int, dict]:
+    """{item index: output} of every part written so far (a later part's output of an item wins)."""
+    done = {}
+    for path in sorted(parts.glob("*.jsonl"), key=lambda p: p.stat().st_mtime_ns):
+        for line in path.read_text().splitlines():
+            out = json.loads(line)
+            done[out.pop("item")] = out
+    return done
 
 
 def rank() -> int:
@@ -102,19 +111,20 @@ class BatchPlan(L.LightningDataModule):
         return DataLoader(mine, batch_size=None, collate_fn=self._collate)
 
     def _collate(self, batch_id: int) -> dict:
-        return {"batch_id": batch_id, **self.collate([self.items[i] for i in self.batches[batch_id]])}
+        rows = self.batches[batch_id]
+        return {"batch_id": batch_id, "items": rows, **self.collate([self.items[i] for i in rows])}
 
 
 class PartWriter(BasePredictionWriter):
     """Writes each batch's outputs to its part file the moment the batch is done."""
 
-    def __init__(self, parts: Path):
+    def __init__(self, parts: Path, batch_size: int):
         super().__init__(write_interval="batch")
-        self.parts = parts
+        self.parts, self.batch_size = parts, batch_size
 
     def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx=0):
-        with atomic_path(self.parts / f"{batch['batch_id']:06d}.jsonl") as tmp:
-            tmp.write_text("".join(json.dumps(p) + "\n" for p in prediction))
+        with atomic_path(self.parts / f"{self.batch_size}-{batch['batch_id']:06d}.jsonl") as tmp:
+            tmp.write_text("".join(json.dumps({"item": i, **p}) + "\n" for i, p in zip(batch["items"], prediction)))
 
 
 class Progress(Callback):

@@ -61,6 +61,9 @@ def upstream_long(cfg: DictConfig, queries: pd.DataFrame) -> pd.DataFrame:
         answers = generate(cfg, queries, name)
         reward = score(cfg, cfg.reward_model, "score", queries, name, answers)
         judged = score(cfg, cfg.judge, "judge", queries, name, answers)
+        if judged["reward"].isna().all():  # else the matrix would read "no metric" and evaluate by the reward model
+            raise DataError(f"judge {cfg.judge.name}: none of the {len(judged)} answers of {name} got a score (every "
+                            "rating null; see the judge stage's counts of unrated replies)")
         frames.append(queries.assign(expert=name, score=reward["reward"].to_numpy(), metric=judged["reward"].to_numpy(),
                                      new_tokens=answers[1]["new_tokens"].to_numpy()))
     return pd.concat(frames, ignore_index=True)

@@ -18,6 +18,7 @@ import lightning as L
 import pandas as pd
 from omegaconf import DictConfig
 
+from rewardroute.experts.generation import queries_spec
 from rewardroute.experts.models import Recorded as RecordedAnswers
 from rewardroute.experts.prompts import CHAT
 from rewardroute.pipeline.artifacts import Artifact
@@ -26,6 +27,9 @@ from rewardroute.pipeline.sharded import finish, run_sharded
 from rewardroute.rewards.models import Recorded
 
 log = logging.getLogger(__name__)
+
+# the query columns evaluators read besides the query (rewardroute.evaluators)
+EVALUATOR_INPUTS = ("reference", "test", "entry_point", "skills", "category", "turns")
 
 
 class ScoreModule(L.LightningModule):
@@ -42,6 +46,10 @@ class ScoreModule(L.LightningModule):
         tokenizer.truncation_side = "left"
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
+        # a sequence classifier reads its score at the last token that is not config.pad_token_id: it must be the
+        # tokenizer's pad, or a decoder reward model fails on batches (None) or scores a short answer at a pad
+        model.config.pad_token_id = tokenizer.pad_token_id
+        self.special_tokens = format != CHAT  # a rendered chat template holds its BOS text already
 
     def texts(self, items: list[dict]) -> list[str]:
         if self.format == CHAT:
@@ -57,8 +65,8 @@ class ScoreModule(L.LightningModule):
         else:
             args, truncation = (self.texts(items),), True
         batch = self.tokenizer(*args, truncation=truncation, max_length=self.max_length, padding=True,
-                               return_tensors="pt")
-        return {**batch, "truncated": truncated(self.tokenizer, args, self.max_length)}
+                               add_special_tokens=self.special_tokens, return_tensors="pt")
+        return {**batch, "truncated": truncated(self.tokenizer, args, self.max_length, self.special_tokens)}
 
     def predict_step(self, batch: dict, batch_idx: int) -> list[dict]:
         inputs = {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
@@ -86,9 +94,9 @@ class TrainedScoreModule(L.LightningModule):
         return rows(self.rm.rewards(batch), batch["truncated"])
 
 
-def truncated(tokenizer, args: tuple, max_length: int) -> list[bool]:
+def truncated(tokenizer, args: tuple, max_length: int, add_special_tokens: bool = True) -> list[bool]:
     """Which inputs (texts, or text pairs) are longer than max_length tokens: counted in the artifact's metadata."""
-    return [len(ids) > max_length for ids in tokenizer(*args)["input_ids"]]
+    return [len(ids) > max_length for ids in tokenizer(*args, add_special_tokens=add_special_tokens)["input_ids"]]
 
 
 def rows(rewards, truncated: list[bool]) -> list[dict]:
@@ -104,6 +112,9 @@ def score(cfg: DictConfig, scorer_cfg: DictConfig, stage: str, queries: pd.DataF
 
     scorer = instantiate(scorer_cfg.model)
     spec = {"answers": answers[0].key, "scorer": scorer.spec(), "max_length": scorer_cfg.max_length}
+    if hasattr(scorer, "evaluate"):  # an evaluator also reads what the answers are judged against
+        judged = queries.set_index("query_id").loc[answers[1]["query_id"]].reset_index()
+        spec["judged_against"] = queries_spec(judged, EVALUATOR_INPUTS)
     artifact = Artifact(stage, spec, cfg.paths.artifact_dir)
     with artifact.claimed(distributed(cfg)):
         if not artifact.exists():
