@@ -4,6 +4,7 @@ import gzip
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import SHARED_DATA, long_table, needs_shared_data
 
@@ -59,6 +60,34 @@ def test_long_file_with_separate_queries_file(tmp_path):
     bad = write_jsonl(tmp_path / "bad.jsonl", [{"query_id": 9, "model": "x", "score": 1.0}])
     with pytest.raises(DataError, match=r"bad.jsonl, row 1: query_id 9 is not in"):
         load_long(bad, queries=queries, expert_field="model")
+    # the score rows' split stands where the queries file has none; the two disagreeing is an error
+    split = write_jsonl(tmp_path / "split.jsonl", [{"query_id": i, "model": m, "score": 1.0, "split": "test" if i else "train"}
+                                                   for i in range(3) for m in "xy"])
+    assert load_long(split, queries=queries, expert_field="model")["split"].tolist() == ["train"] * 2 + ["test"] * 4
+    other = write_jsonl(tmp_path / "other.jsonl", [{"query_id": 0, "model": "x", "score": 1.0, "subset": "t"}])
+    with pytest.raises(DataError, match=r"other.jsonl, row 1: subset 't' of query 0 differs from 's' in .*q.jsonl, row 1"):
+        load_long(other, queries=queries, expert_field="model")
+
+
+def test_the_datas_own_validation_split_is_the_validation_split():
+    queries = pd.DataFrame({"query_id": [f"q{i}" for i in range(6)],
+                            "split": ["train", "train", "dev", "validation", "test", "ood"]})
+    assert split_labels(queries, 0.2, 0.5, seed=0).tolist() == ["train", "train", "val", "val", "test", "test"]
+
+
+def test_routellm_mt_bench_needs_both_turns_and_keeps_a_null_turn_null(tmp_path):
+    from rewardroute.data.routellm import load
+
+    queries = write_jsonl(tmp_path / "q.jsonl", [{"query_id": i, "subset": "mt_bench_math", "query": f"q{i}",
+                                                  "split": "test"} for i in (1, 2)])
+    rows = [{"query_id": 1, "model": m, "turn": t, "score": s} for m, t, s in
+            (("A", 1, 9.0), ("A", 2, None), ("B", 1, 6.0), ("B", 2, 4.0))]
+    scores = write_jsonl(tmp_path / "s.jsonl", rows)
+    long = load(queries, scores, merge_mmlu=False)
+    assert long["score"].isna().tolist() == [True, False] and long["score"].iloc[1] == 5.0
+    one_turn = write_jsonl(tmp_path / "one.jsonl", rows + [{"query_id": 2, "model": "A", "turn": 1, "score": 3.0}])
+    with pytest.raises(DataError, match=r"one.jsonl, row 5: MT-Bench query '2' of 'A' has 1 score rows; it needs one"):
+        load(queries, one_turn, merge_mmlu=False)
 
 
 def bad_file(tmp_path, edit) -> str:
@@ -70,14 +99,17 @@ def bad_file(tmp_path, edit) -> str:
 @pytest.mark.parametrize(
     "edit, message",
     [
-        (lambda r: r[3].update(score="high"), r"scores.jsonl, row 4: score 'high' for query '1', expert 'b' is not a number"),
+        (lambda r: r[3].update(score="high"), r"scores.jsonl, row 4: score 'high' for query '1', expert 'b' is not a finite number"),
         (lambda r: r[2].update(score=None), r"scores.jsonl, row 3: null score or metric for query '1', expert 'a'"),
         (lambda r: r[2].pop("score"), r"scores.jsonl, row 3: no 'score' field; the row has \['expert', 'query'"),
         (lambda r: r.append(dict(r[0])), r"scores.jsonl: duplicate query id '0' for expert 'a' in rows \[1, 9\]"),
         (lambda r: r[4].update(subset=""), r"scores.jsonl, row 5: empty subset for query '2'"),
         (lambda r: r.pop(7), r"query '3' \(split 'test'\) has no score from \['b'\]"),
+        (lambda r: r[3].update(score=float("inf")), r"row 4: score inf for query '1', expert 'b' is not a finite number"),
+        (lambda r: r[3].update(split="test"), (r"query '1' has two splits: 'train' \(.*scores.jsonl, row 3\) and "
+                                               r"'test' \(.*scores.jsonl, row 4\)")),
     ],
-    ids=["non-numeric", "null", "missing", "duplicate", "empty-subset", "missing-expert"],
+    ids=["non-numeric", "null", "missing", "duplicate", "empty-subset", "missing-expert", "infinite", "two-splits"],
 )
 def test_bad_score_files_name_file_and_row(tmp_path, edit, message):
     with pytest.raises(DataError, match=message):

@@ -53,6 +53,16 @@ def rows_by(path: str, field: str) -> dict:
     return groups
 
 
+def query_field(row: dict, source: dict, field: str):
+    """A query's subset, split or text: from its row in the queries file, else from the score row; the two
+    disagreeing is an error naming both rows."""
+    given, known = row.get(field), source.get(field)
+    if source is not row and given is not None and known is not None and given != known:
+        raise DataError(f"{where(row)}: {field} {given!r} of query {row['query_id']!r} differs from {known!r} in "
+                        f"{where(source)}")
+    return known if known is not None else given
+
+
 def _tags(row: dict, field: str | None):
     if field is None or row.get(field) is None:
         return None
@@ -94,7 +104,7 @@ def load_long(
         out.append(
             {
                 "query_id": str(r["query_id"]),
-                **{f: source.get(f) for f in QUERY_FIELDS},
+                **{f: query_field(r, source, f) for f in QUERY_FIELDS},
                 "expert": r[expert_field],
                 "score": r[score_field],
                 "metric": r.get("metric"),

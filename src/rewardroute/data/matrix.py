@@ -147,6 +147,13 @@ class ResponseMatrix:
                 if name not in present:
                     raise DataError(f"data.subsets: subset {name!r} has no queries left (after dropping nulls)")
 
+        kinds = long.groupby("query_id")[["subset", "split", "query"]].nunique(dropna=False)
+        for field in kinds.columns:  # one query, one subset, split and text across its rows
+            if (kinds[field] > 1).any():
+                query = kinds.index[kinds[field] > 1][0]
+                rows = long[long["query_id"] == query].drop_duplicates(field).head(2)
+                raise DataError(f"query {query!r} has two {field}s: " + " and ".join(
+                    f"{r[field]!r} ({where(r)})" for _, r in rows.iterrows()))
         where_from = [c for c in ("file", "row") if c in long.columns]  # so that errors on a query name its row
         queries = long.drop_duplicates("query_id")[["query_id", "subset", "split", "query", "tags", *where_from]]
         queries = queries.reset_index(drop=True)
@@ -186,16 +193,17 @@ def _numeric(long: pd.DataFrame, column: str) -> tuple[pd.Series, pd.Series]:
         return v is None or (isinstance(v, float) and math.isnan(v))
 
     def is_number(v) -> bool:
-        return isinstance(v, Real) and not isinstance(v, bool)
+        return isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v)
 
     values = long[column]
     null = values.map(is_null)
     bad = ~null & ~values.map(is_number)
     if bad.any():
         row = long[bad].iloc[0]
+        value = row[column].item() if hasattr(row[column], "item") else row[column]  # inf, not np.float64(inf)
         raise DataError(
-            f"{where(row)}: {column} {row[column]!r} for query {row['query_id']!r}, expert {row['expert']!r} "
-            "is not a number"
+            f"{where(row)}: {column} {value!r} for query {row['query_id']!r}, expert {row['expert']!r} "
+            "is not a finite number"
         )
     return values.astype(np.float64), null
 

@@ -77,7 +77,7 @@ def synthetic_pairs(n_per_domain: int = 40, n_ties_per_domain: int = 0, domains:
         for i in range(n_per_domain + n_ties_per_domain):
             term = terms[rng.integers(len(terms))]
             tie = i >= n_per_domain
-            rows.append({"pair_id": f"{domain}/{i}", "domain": domain, "prompt": f"Tell me about the {term} in {domain}.",
+            rows.append({"pair_id": f"{domain}/{i}", "domain": domain, "prompt": f"Question {i} on the {term} in {domain}?",
                          "chosen": response(term, GOOD), "rejected": response(term, GOOD if tie else BAD), "tie": tie,
                          "file": "<synthetic>", "row": len(rows) + 1})
     return pd.DataFrame(rows)
@@ -101,8 +101,9 @@ class PairSet:
 
 def prepare_pairs(table: pd.DataFrame, subsets: list[str] | None = None, drop_ties: bool = True,
                   test_fraction: float = 0.2, val_fraction: float = 0.1, seed: int = 0) -> PairSet:
-    """Keep the domains in `subsets`, drop ties (or keep them), and split every pair by a hash of its id and the
-    seed: a pair's split never depends on row order or on which other pairs are loaded."""
+    """Keep the domains in `subsets`, drop ties (or keep them), and split every pair by a hash of its prompt and
+    the seed: the pairs of one prompt share a split, and a pair's split never depends on row order or on which
+    other pairs are loaded."""
     check_fractions(test_fraction, val_fraction)
     files = sorted(set(table["file"]))
     duplicated = table[table["pair_id"].duplicated(keep=False)]
@@ -119,9 +120,9 @@ def prepare_pairs(table: pd.DataFrame, subsets: list[str] | None = None, drop_ti
     if drop_ties:
         table = table[~table["tie"]]
     table = table.reset_index(drop=True)
-    ids = table["pair_id"]
-    test = hashed(ids, "test", seed, test_fraction)
-    table["split"] = with_validation(ids, test, val_fraction, seed)
+    groups = table["prompt"]  # the pairs of one prompt share a split: test prompts are never seen in training
+    test = hashed(groups, "test", seed, test_fraction)
+    table["split"] = with_validation(groups, test, val_fraction, seed)
     pairs = PairSet(table, tuple(subsets or present), ties)
     if not (table["split"] == "train").any():
         raise DataError(f"no training pairs in {', '.join(files)}: {len(table)} pairs after the domain filter "

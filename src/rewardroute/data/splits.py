@@ -11,7 +11,8 @@ import pandas as pd
 
 from rewardroute.data.matrix import DataError, ResponseMatrix, where
 
-TRAIN_SPLITS = {"train"}  # the data's own split names that mean "train"; every other name is read as test
+TRAIN_SPLITS = {"train"}  # the data's own split names that mean "train"
+VAL_SPLITS = {"val", "validation", "dev"}  # ... and "validation"; every other name is read as test
 
 
 def unit_hash(salt: str, seed: int, query_id: str) -> float:
@@ -40,9 +41,9 @@ def with_validation(ids, test: np.ndarray, val_fraction: float, seed: int) -> np
 def split_labels(queries: pd.DataFrame, test_fraction: float, val_fraction: float, seed: int) -> np.ndarray:
     """train / val / test per query (columns query_id and split, the data's own split or null).
 
-    The data's own splits are used where it has them ("train" stays train, any other name, e.g. "test" or
-    "ood", is test); otherwise a seeded `test_fraction` of the queries is test. Validation is a seeded
-    `val_fraction` of train.
+    The data's own splits are used where it has them ("train" stays train, "val", "validation" or "dev" is
+    validation, any other name, e.g. "test" or "ood", is test); otherwise a seeded `test_fraction` of the
+    queries is test. Without a validation split of the data's own, validation is a seeded `val_fraction` of train.
     """
     check_fractions(test_fraction, val_fraction)
     own = queries["split"].notna() & (queries["split"].astype(str).str.len() > 0)
@@ -51,11 +52,15 @@ def split_labels(queries: pd.DataFrame, test_fraction: float, val_fraction: floa
         raise DataError(f"some queries have a split and some have none, e.g. {where(row)}: query {row['query_id']!r} "
                         "has none; give every query a split (train, test, ...) or none (a seeded split is drawn)")
     ids = queries["query_id"].astype(str)
+    own_val = queries["split"].isin(VAL_SPLITS).to_numpy()
     if own.all():
-        test = ~queries["split"].isin(TRAIN_SPLITS).to_numpy()
+        test = ~queries["split"].isin(TRAIN_SPLITS | VAL_SPLITS).to_numpy()
     else:
         test = hashed(ids, "test", seed, test_fraction)
-    split = with_validation(ids, test, val_fraction, seed)
+    if own_val.any():
+        split = np.where(test, "test", np.where(own_val, "val", "train"))
+    else:
+        split = with_validation(ids, test, val_fraction, seed)
     if not (split == "train").any():
         found = sorted(set(queries["split"].dropna())) or ["<none>"]
         raise DataError(f"no training queries: the data's splits are {found}; a router needs a 'train' split")
