@@ -152,6 +152,40 @@ def test_pair_metrics_per_domain_ignore_ties():
     assert values["acc"].item() == pytest.approx(0.75)
     assert values["reward_mean"].item() == pytest.approx(10 / 8)
 
+    metrics.update(torch.tensor([3.0]), torch.tensor([3.0]), torch.tensor([2]), torch.tensor([0.0]))
+    assert metrics.compute()["acc/c"].item() == 0.5  # equal rewards: half right, as a coin would be
+
+
+def test_pair_metrics_of_ranks_that_saw_other_domains_are_the_metrics_of_all_pairs():
+    """Under DDP each rank sees some domains: counts are summed before any ratio (as torchmetrics syncs them)."""
+    chosen, rejected = torch.tensor([1.0, 1.0, 0.0, 1.0, 1.0, 0.0]), torch.zeros(6) + 0.5
+    domain, tie = torch.tensor([0, 0, 1, 1, 1, 2]), torch.zeros(6)
+    whole, rank0, rank1 = PairMetrics(["a", "b", "c"]), PairMetrics(["a", "b", "c"]), PairMetrics(["a", "b", "c"])
+    whole.update(chosen, rejected, domain, tie)
+    rank0.update(chosen[:3], rejected[:3], domain[:3], tie[:3])
+    rank1.update(chosen[3:], rejected[3:], domain[3:], tie[3:])
+    rank0.merge_state(rank1)
+    assert {k: v.item() for k, v in rank0.compute().items()} == pytest.approx(
+        {k: v.item() for k, v in whole.compute().items()})
+    assert whole.compute()["acc/b"].item() == pytest.approx(2 / 3)
+
+
+def test_pairs_of_one_prompt_share_a_split():
+    table = synthetic_pairs(n_per_domain=60, seed=0)
+    table["prompt"] = table["prompt"].str.replace(r"Question \d+ on", "Question on", regex=True)  # 3-5 per prompt
+    split = prepare_pairs(table, test_fraction=0.3, val_fraction=0.2, seed=5).pairs
+    assert split.groupby("prompt")["split"].nunique().max() == 1
+    assert set(split["split"]) == {"train", "val", "test"}
+
+
+def test_a_routed_reward_model_on_one_domain_is_a_clear_error():
+    from rewardroute.reward_models.rodos import RODOS
+    from rewardroute.routers.backbones import Tiny
+
+    encoder = Tiny(hidden_size=16, num_layers=1, vocab_size=100).build(["a few words"])[0]
+    with pytest.raises(ValueError, match=r"RODOS routes each pair .* has 1 domain \(\['harmless'\]\): use rm=single"):
+        RODOS(["harmless"], encoder)
+
 
 # --- MoRE
 
@@ -287,7 +321,7 @@ def test_each_architecture_learns_separable_pairs_and_its_saved_model_scores(com
     chosen = rm.score(test["prompt"].tolist(), test["chosen"].tolist(), batch_size=5)
     rejected = rm.score(test["prompt"].tolist(), test["rejected"].tolist(), batch_size=7)
     assert chosen.shape == (24,) and chosen.dtype == np.float32
-    assert (chosen > rejected).mean() >= 0.9
+    assert (chosen > rejected).mean() >= 0.8  # 24 fresh pairs: chance is 0.5, and 0.8 or more has p < 0.002
     np.testing.assert_allclose(rm.score(test["prompt"].tolist()[:3], test["chosen"].tolist()[:3]), chosen[:3], rtol=1e-4)
     assert rm.domains == ["coding", "math", "writing"]
     assert rm.encoding == PairEncoding(max_length=24, truncation_side="left", prompt_max_length=12,

@@ -193,13 +193,14 @@ def load_weights(module, ckpt_path: str | None) -> None:
         module.load_state_dict(torch.load(ckpt_path, map_location="cpu", weights_only=True)["state_dict"])
 
 
-def predictor(trainer_cfg: DictConfig):
+def predictor(trainer_cfg: DictConfig, callbacks: list | None = None):
     """A Lightning trainer for predictions on one device, so each item is predicted once (also after DDP)."""
     import lightning as L
 
     return L.Trainer(
         accelerator=trainer_cfg.accelerator, devices=1, precision=trainer_cfg.precision, logger=False,
         enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=trainer_cfg.enable_progress_bar,
+        callbacks=callbacks,
     )
 
 

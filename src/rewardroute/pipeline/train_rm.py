@@ -1,6 +1,6 @@
 """The reward-model recipe (`task=train_rm`): domain-labelled preference pairs -> one architecture -> evaluation.
 
-    seed -> pairs: load, keep data.subsets, drop ties, split by pair id (data)
+    seed -> pairs: load, keep data.subsets, drop ties, split by prompt (data)
          -> encoder and tokenizer (backbone) -> token ids (cached) and DataModule -> the architecture (rm.module)
          -> routed architectures: fit the router alone, keeping its epoch with the best validation routing accuracy
             (and with rm.shared_epochs, one reward model on every domain, copied to every domain as its start)
@@ -141,16 +141,25 @@ def build_reward_model(cfg: DictConfig, pairs):
 
 def evaluate(module, datamodule, trainer_cfg: DictConfig, split: str) -> tuple[dict, float]:
     """Metrics on the pairs of `split` (accuracy per domain and its mean, reward mean and spread, the router's
-    accuracy) and the seconds the predictions took, on one device."""
+    accuracy) and the seconds its predict steps took, on one device."""
+    import lightning as L
     import torch
     from torchmetrics.functional.classification import multiclass_accuracy
 
     from rewardroute.pipeline.train import predictor
     from rewardroute.reward_models.bradley_terry import PairMetrics
 
-    started = time.perf_counter()
-    batches = predictor(trainer_cfg).predict(module, dataloaders=datamodule.predict_dataloader(split))
-    seconds = time.perf_counter() - started
+    class StepTimer(L.Callback):  # the predict steps alone: scoring, not the trainer's and the loader's setup
+        seconds = 0.0
+
+        def on_predict_batch_start(self, *args, **kwargs) -> None:
+            self.started = time.perf_counter()
+
+        def on_predict_batch_end(self, *args, **kwargs) -> None:
+            self.seconds += time.perf_counter() - self.started
+
+    timer = StepTimer()
+    batches = predictor(trainer_cfg, [timer]).predict(module, dataloaders=datamodule.predict_dataloader(split))
     out = {k: torch.cat([b[k] for b in batches]).cpu() for k in batches[0]}
     domain, tie = datamodule.columns["domain"][out["idx"]], datamodule.columns["tie"][out["idx"]]
     metrics = PairMetrics(module.domains)
@@ -166,7 +175,7 @@ def evaluate(module, datamodule, trainer_cfg: DictConfig, split: str) -> tuple[d
         "reward_std": values["reward_std"],
         "router_acc": None if router is None else float(router),
     }
-    return result, seconds
+    return result, timer.seconds
 
 
 def save_and_reload(module, encoder, tokenizer, encoding, folder: Path) -> tuple[Path, float]:

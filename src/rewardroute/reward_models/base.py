@@ -66,6 +66,10 @@ class RewardModel(L.LightningModule):
         super().__init__()
         self.save_hyperparameters(ignore=["encoder", "optimizer"])
         self.domains = list(domains)
+        if self.routed and len(self.domains) < 2:
+            raise ValueError(f"{type(self).__name__} routes each pair to one of its domains' reward models, and the "
+                             f"data has {len(self.domains)} domain ({self.domains}): use rm=single or rm=more, or "
+                             "data with several domains")
         self.phase = "reward"
         self.optimizer_factory = optimizer or torch.optim.AdamW
         self.val_metrics, self.val_best = PairMetrics(self.domains), MaxMetric()

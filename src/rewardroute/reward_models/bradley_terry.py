@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-from torchmetrics.aggregation import CatMetric
-from torchmetrics.classification import BinaryAccuracy
+from torchmetrics import Metric
+from torchmetrics.utilities import dim_zero_cat
 
 
 def bradley_terry(chosen: torch.Tensor, rejected: torch.Tensor, tie: torch.Tensor | None = None,
@@ -24,30 +23,31 @@ def centring(chosen: torch.Tensor, rejected: torch.Tensor) -> torch.Tensor:
     return ((chosen + rejected) ** 2).mean()
 
 
-class PairMetrics(nn.Module):
-    """Pairwise accuracy per domain (right when r_chosen > r_rejected; ties are not counted), its mean over the
-    domains seen (`acc`), and the mean and spread of the rewards."""
+class PairMetrics(Metric):
+    """Pairwise accuracy per domain (right when r_chosen > r_rejected, half right when the two are equal; ties
+    are not counted), its mean over the domains seen (`acc`), and the mean and spread of the rewards. Counts are
+    summed over DDP ranks before any ratio, so ranks that saw different domains agree."""
+
+    full_state_update = False  # an update needs only its own batch
 
     def __init__(self, domains: list[str]):
         super().__init__()
         self.domains = list(domains)
-        self.acc = nn.ModuleList([BinaryAccuracy() for _ in self.domains])
-        self.rewards = CatMetric()
+        self.add_state("right", torch.zeros(len(self.domains)), dist_reduce_fx="sum")
+        self.add_state("pairs", torch.zeros(len(self.domains)), dist_reduce_fx="sum")
+        self.add_state("rewards", [], dist_reduce_fx="cat")
 
     def update(self, chosen: torch.Tensor, rejected: torch.Tensor, domain: torch.Tensor, tie: torch.Tensor) -> None:
         strict = tie == 0
-        correct = (chosen > rejected).long()
-        for d in domain[strict].unique().tolist():
-            rows = strict & (domain == d)
-            self.acc[d].update(correct[rows], torch.ones_like(correct[rows]))
-        self.rewards.update(torch.cat([chosen, rejected]).detach().float())
+        right = (chosen > rejected).float() + 0.5 * (chosen == rejected).float()
+        self.right.index_add_(0, domain[strict], right[strict])
+        self.pairs.index_add_(0, domain[strict], torch.ones_like(right[strict]))
+        self.rewards.append(torch.cat([chosen, rejected]).detach().float())
 
     def compute(self) -> dict[str, torch.Tensor]:
-        per_domain = {f"acc/{name}": m.compute() for name, m in zip(self.domains, self.acc) if m.update_count}
-        rewards = self.rewards.compute() if self.rewards.update_count else torch.zeros(2)
-        mean = torch.stack(list(per_domain.values())).mean() if per_domain else torch.tensor(float("nan"))
+        seen = self.pairs > 0
+        accuracy = self.right / self.pairs.clamp(min=1)
+        per_domain = {f"acc/{name}": accuracy[d] for d, name in enumerate(self.domains) if seen[d]}
+        rewards = dim_zero_cat(self.rewards) if len(self.rewards) else torch.zeros(2)
+        mean = accuracy[seen].mean() if seen.any() else torch.tensor(float("nan"))
         return {"acc": mean, **per_domain, "reward_mean": rewards.mean(), "reward_std": rewards.std()}
-
-    def reset(self) -> None:
-        for m in [*self.acc, self.rewards]:
-            m.reset()
