@@ -114,3 +114,7 @@ def test_bad_runs_are_named(compose_cfg, tmp_path):
     (other / ".hydra" / "config.yaml").write_text(yaml.safe_dump(saved))
     with pytest.raises(ValueError, match="trained with data.split_seed=7, this ensemble routes data.split_seed=0: its"):
         run_task(compose_cfg(*TINY, "task=ensemble", f"runs=['{run}','{other}']", out="other_split"))
+    saved["data"]["split_seed"], saved["data"]["source"]["seed"] = 0, 1  # other queries under the same ids
+    (other / ".hydra" / "config.yaml").write_text(yaml.safe_dump(saved))
+    with pytest.raises(ValueError, match=r"trained with data.source=\{.*'seed': 1.*\}, this ensemble routes"):
+        run_task(compose_cfg(*TINY, "task=ensemble", f"runs=['{run}','{other}']", out="other_source"))

@@ -45,7 +45,11 @@ def test_ddp_on_cpu_with_two_processes_inside_a_sweep(tmp_path, cache_dir):
 
 @pytest.mark.parametrize("trainer, several", [
     ({"strategy": "ddp", "devices": 2}, True), ({"strategy": "ddp", "devices": 1, "num_nodes": 2}, True),
-    ({"strategy": "ddp", "devices": "1"}, False), ({"strategy": "auto", "devices": 4}, False)])
+    ({"strategy": "ddp", "devices": "1"}, False), ({"strategy": "ddp", "devices": [0]}, False),
+    ({"strategy": "auto", "devices": 4}, True),  # Lightning makes `auto` DDP on several devices
+    ({"strategy": "auto", "devices": "0,1"}, True), ({"strategy": "auto", "devices": 1}, False),
+    ({"strategy": "auto", "devices": -1, "accelerator": "cpu"}, False), ({"strategy": "fsdp", "devices": 2}, True),
+    ({"strategy": "single_device", "devices": 1, "num_nodes": 1}, False)])
 def test_distributed_counts_devices_and_nodes(trainer, several):
     from omegaconf import OmegaConf
 

@@ -84,6 +84,14 @@ def test_generation_sharded_over_two_ddp_processes_matches_one_process(tmp_path,
     pd.testing.assert_frame_equal(pd.read_parquet(path), whole_generation)
 
 
+def test_a_stage_with_fewer_batches_than_ddp_processes(tmp_path):
+    """One batch for two ranks: the idle rank repeats it (Lightning refuses an empty loader), its part is kept once."""
+    subprocess.run([*generate_cmd(tmp_path, ["trainer=ddp_cpu"]), "expert_pool.batch_size=128"], cwd=PROJECT_ROOT,
+                   check=True, capture_output=True, timeout=300)
+    [path] = tmp_path.glob("generate/*/data.parquet")
+    assert len(pd.read_parquet(path)) == 96
+
+
 class Echo:
     """A stand-in stage model for run_sharded: each item's output names its query."""
 

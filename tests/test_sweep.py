@@ -162,3 +162,19 @@ def test_a_benchmark_answers_with_its_own_generation_settings(swept, compose_cfg
     with pytest.raises(ValueError, match=r"benchmark.generation: unknown keys \['do_smaple'\]"):
         run_task(compose_cfg("experiment=tiny_sweep", "benchmark.generation={do_smaple:false}", *store, out="typo"))
     assert compose_cfg("benchmark=benchmarks/gsm8k").benchmark.generation == {"do_sample": False}
+
+
+def test_a_cached_router_is_keyed_by_the_queries_text_subsets_and_tags():
+    """A router learns from the tags (tag enhancement, clusters) and the text: other tags, another router."""
+    from dataclasses import replace
+
+    from rewardroute.data.matrix import ResponseMatrix
+    from rewardroute.data.synthetic import generate
+    from rewardroute.pipeline.benchmark import matrix_key
+
+    matrix = ResponseMatrix.from_long(generate(n_train_per_domain=5, n_test_per_domain=2))
+    keys = {matrix_key(matrix)}
+    for column, value in (("tags", lambda q: [["other"]] * len(q)), ("query", lambda q: q["query"] + "!"),
+                          ("subset", lambda q: ["one"] * len(q))):
+        keys.add(matrix_key(replace(matrix, queries=matrix.queries.assign(**{column: value(matrix.queries)}))))
+    assert len(keys) == 4

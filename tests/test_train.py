@@ -106,3 +106,25 @@ def test_cross_fitting_routes_every_query_once_with_routers_trained_on_other_fol
 def test_unknown_task_is_a_clear_error(compose_cfg):
     with pytest.raises(ValueError, match="task='trian' is not a task"):
         run_task(compose_cfg(*TINY, "task=trian"))
+
+
+def test_a_mistake_only_the_report_reads_fails_before_training(compose_cfg, tmp_path):
+    from rewardroute.data.matrix import DataError
+
+    with pytest.raises(DataError, match=r"data.groups.ID names \['mathh'\]"):
+        run_task(compose_cfg(*TINY, "~logger", "+data.groups.ID=[math,mathh]"))
+    assert not (tmp_path / "checkpoints").exists()  # nothing was trained to be lost
+
+
+def test_your_own_data_beside_the_default_pools_costs(compose_cfg, tmp_path):
+    """`python run.py data=jsonl ...`: the default experiment's synthetic pool states costs of other experts;
+    the run reports without a quality-cost analysis instead of failing after training."""
+    import json
+
+    rows = [{"query_id": f"q{i}", "subset": "s", "split": "test" if i % 4 == 0 else "train", "query": f"question {i}",
+             "expert": e, "score": float((i + j) % 3 == 0)} for i in range(40) for j, e in enumerate(("a", "b"))]
+    scores = tmp_path / "scores.jsonl"
+    scores.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    run_task(compose_cfg(*TINY[:5], "~logger", "data=jsonl", f"data.source.scores={scores}", "trainer.max_epochs=1"))
+    results = read_results(tmp_path)
+    assert "quality_cost" not in results["analysis"]["zooter"] and (tmp_path / "predictions.parquet").is_file()

@@ -41,10 +41,7 @@ def evaluate(
     test = matrix.select(matrix.mask("test"))
     subsets = test.queries["subset"].to_numpy()
     groups = dict(groups or {})
-    for group, members in groups.items():
-        unknown = [s for s in members if s not in set(subsets)]
-        if unknown:
-            raise DataError(f"data.groups.{group} names {unknown}, which have no test queries; test subsets: {test.subsets}")
+    check_groups(groups, matrix)
     baselines = {**(rankers or {}), **baselines}
     for name, route in {**routers, **baselines}.items():
         if name in routers and name in baselines:
@@ -66,3 +63,12 @@ def evaluate(
         "dataset_oracle": choices["dataset_oracle"],
         "methods": methods,
     }
+
+
+def check_groups(groups: dict[str, list[str]] | None, matrix: ResponseMatrix) -> None:
+    """Every subset a report group names has test queries."""
+    test = matrix.select(matrix.mask("test"))
+    for group, members in (groups or {}).items():
+        unknown = [s for s in members if s not in set(test.subsets)]
+        if unknown:
+            raise DataError(f"data.groups.{group} names {unknown}, which have no test queries; test subsets: {test.subsets}")

@@ -140,9 +140,11 @@ def training_matrix(cfg: DictConfig):
 
 
 def matrix_key(matrix) -> str:
-    """The matrix's content: queries, experts, scores, metric and splits."""
-    return content_hash(matrix.queries["query_id"].tolist(), list(matrix.experts), matrix.scores.round(6).tolist(),
-                        matrix.metric.round(6).tolist(), matrix.queries["split"].tolist())
+    """The matrix's content: queries (ids, text, subsets, tags), experts, scores, metric and splits."""
+    q = matrix.queries
+    return content_hash(q["query_id"].tolist(), q["query"].tolist(), q["subset"].tolist(),
+                        [list(t) if t is not None else None for t in q["tags"]], list(matrix.experts),
+                        matrix.scores.round(6).tolist(), matrix.metric.round(6).tolist(), q["split"].tolist())
 
 
 def bma_expert(matrix) -> str:

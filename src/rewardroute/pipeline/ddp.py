@@ -38,10 +38,28 @@ def ddp_job(cfg: DictConfig) -> Iterator[None]:
 
 
 def distributed(cfg: DictConfig) -> bool:
-    """Whether the run's trainer works in several processes (DDP over several devices or nodes), from its config."""
+    """Whether the run's trainer works in several processes (DDP over several devices or nodes), from its config:
+    any strategy but single_device on more than one device (Lightning makes `auto` DDP there)."""
     trainer = cfg.trainer
-    several = str(trainer.devices) not in ("1", "[0]") or int(trainer.get("num_nodes") or 1) > 1
-    return "ddp" in str(trainer.strategy) and several
+    several = device_count(trainer) > 1 or int(trainer.get("num_nodes") or 1) > 1
+    return str(trainer.strategy) != "single_device" and several
+
+
+def device_count(trainer: DictConfig) -> int:
+    """Devices per node as Lightning reads trainer.devices: a count, a list or "0,1" of ids, or -1 / "auto" for
+    every GPU (one process on a CPU)."""
+    devices = trainer.devices
+    if not isinstance(devices, (int, str)):
+        return len(devices)
+    if str(devices).strip() in ("-1", "auto"):
+        if str(trainer.accelerator) == "cpu":
+            return 1
+        import torch
+
+        return max(1, torch.cuda.device_count())
+    if "," in str(devices):
+        return len([d for d in str(devices).split(",") if d.strip()])
+    return int(devices)
 
 
 def _ranks_run_this_job_only(hydra_cfg, cfg: DictConfig) -> None:

@@ -30,11 +30,10 @@ def ensemble(cfg: DictConfig) -> float | None:
     """Returns the ensemble's validation routed score (scaled as the reports; None without validation queries)."""
     from rewardroute.cache import write_files
     from rewardroute.data.load import load_matrix
-    from rewardroute.evaluation.baselines import baseline_routes
     from rewardroute.evaluation.router_analysis import Validation
     from rewardroute.pipeline.loggers import build_loggers
     from rewardroute.pipeline.predictions import read_predictions
-    from rewardroute.pipeline.train import predict, report, restored, start
+    from rewardroute.pipeline.train import checked_reporting, predict, report, restored, start
 
     if len(cfg.runs) < 2:
         raise ValueError(f"task=ensemble needs runs=[<folder of a task=train run>, ...] with two or more runs, got "
@@ -42,7 +41,7 @@ def ensemble(cfg: DictConfig) -> float | None:
     members = [member(cfg, Path(run)) for run in cfg.runs]  # every folder checked before any prediction
     start(cfg)
     matrix = load_matrix(cfg)
-    baselines, choices = baseline_routes(matrix, OmegaConf.to_container(cfg.data.proxy_train))
+    baselines, choices = checked_reporting(cfg, matrix)
     val_rows, scale = matrix.mask("val"), cfg.data.report_scale
     wanted = {s: matrix.queries["query_id"][matrix.mask(s)].tolist() for s in ("test", "val") if matrix.mask(s).any()}
     test_probs, val_probs, rows = [], [], []
@@ -71,8 +70,8 @@ def ensemble(cfg: DictConfig) -> float | None:
                   notes, method="ensemble")
 
 
-SAME_DATA = ("name", "experts", "subsets", "null_scores", "test_fraction", "val_fraction", "split_seed",
-             "cross_fit_folds")
+SAME_DATA = ("name", "root", "source", "experts", "subsets", "null_scores", "test_fraction", "val_fraction",
+             "split_seed", "cross_fit_folds")
 
 
 def member(cfg: DictConfig, run: Path) -> tuple[DictConfig, Path]:

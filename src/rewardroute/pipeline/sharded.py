@@ -107,7 +107,9 @@ class BatchPlan(L.LightningDataModule):
         self.items, self.batches, self.todo, self.collate = items, batches, todo, collate
 
     def predict_dataloader(self) -> DataLoader:
-        mine = self.todo[self.trainer.global_rank :: self.trainer.world_size]
+        # a rank without a batch of its own (fewer left than ranks) repeats one: Lightning refuses an empty loader,
+        # and the part written first is kept
+        mine = self.todo[self.trainer.global_rank :: self.trainer.world_size] or self.todo[:1]
         return DataLoader(mine, batch_size=None, collate_fn=self._collate)
 
     def _collate(self, batch_id: int) -> dict:

@@ -28,7 +28,6 @@ log = logging.getLogger(__name__)
 def train(cfg: DictConfig) -> float | None:
     """Returns the best validation routed score (what a sweeper optimises); None on non-zero DDP ranks."""
     from rewardroute.data.load import load_matrix
-    from rewardroute.evaluation.baselines import baseline_routes
     from rewardroute.pipeline.loggers import build_loggers
 
     if cfg.router.module is None:
@@ -36,12 +35,12 @@ def train(cfg: DictConfig) -> float | None:
                          "a router (e.g. router=zooter) and reports every baseline beside it")
     start(cfg)
     matrix = load_matrix(cfg)
+    baselines, choices = checked_reporting(cfg, matrix)
     if cfg.data.cross_fit_folds:
         return cross_fit(cfg, matrix)
     fitted = fit(cfg, matrix, Path(cfg.paths.output_dir), build_loggers(cfg.logger))
     if fitted is None:
         return None
-    baselines, choices = baseline_routes(matrix, OmegaConf.to_container(cfg.data.proxy_train))
     scores, probs = predict(fitted.module, fitted.datamodule, cfg.trainer, fitted.checkpoint)
     val = validation(fitted.module, fitted.datamodule, cfg.trainer, matrix, choices["bma"])
     return report(cfg, matrix, scores, probs, val, baselines, choices, fitted.loggers, fitted.best_val,
@@ -88,15 +87,14 @@ def evaluate_checkpoint(cfg: DictConfig) -> None:
     """`task=evaluate ckpt_path=...`: route the test queries with a trained router's checkpoint and report, as at
     the end of `task=train` (the config must build the same router: same data, backbone and router)."""
     from rewardroute.data.load import load_matrix
-    from rewardroute.evaluation.baselines import baseline_routes
     from rewardroute.pipeline.loggers import build_loggers
 
     if not cfg.ckpt_path or not Path(cfg.ckpt_path).is_file():
         raise FileNotFoundError(f"task=evaluate needs ckpt_path=<a checkpoint written by task=train>, got {cfg.ckpt_path!r}")
     start(cfg)
     matrix = load_matrix(cfg)
+    baselines, choices = checked_reporting(cfg, matrix)
     parts = restored(cfg, matrix, cfg.ckpt_path)
-    baselines, choices = baseline_routes(matrix, OmegaConf.to_container(cfg.data.proxy_train))
     scores, probs = predict(parts.module, parts.datamodule, cfg.trainer, None)
     val = validation(parts.module, parts.datamodule, cfg.trainer, matrix, choices["bma"])
     report(cfg, matrix, scores, probs, val, baselines, choices, build_loggers(cfg.logger), None, cfg.ckpt_path,
@@ -297,6 +295,34 @@ def validation(module, datamodule, trainer_cfg: DictConfig, matrix, bma: str):
     return Validation(probs, matrix.metric[rows], np.full(rows.sum(), list(matrix.experts).index(bma)))
 
 
+def checked_reporting(cfg: DictConfig, matrix) -> tuple[dict, dict]:
+    """The baselines and their choices (data.proxy_train), with data.groups and expert_pool.costs checked:
+    before training, so that a mistake in what only the report reads does not cost a trained router."""
+    from rewardroute.evaluation.baselines import baseline_routes
+    from rewardroute.evaluation.evaluate import check_groups
+    from rewardroute.evaluation.metrics import groups_within
+
+    baselines, choices = baseline_routes(matrix, OmegaConf.to_container(cfg.data.proxy_train))
+    check_groups(groups_within(cfg.data.groups, cfg.data.subsets or None), matrix)
+    pool_costs(cfg, matrix)
+    return baselines, choices
+
+
+def pool_costs(cfg: DictConfig, matrix) -> np.ndarray | None:
+    """[test queries, experts] answer costs from expert_pool.costs; None where the pool states none, or states
+    costs of other experts only (the default experiment's synthetic pool beside another data set)."""
+    from rewardroute.evaluation.cost import answer_costs
+
+    pool, experts, test = cfg.expert_pool, list(matrix.experts), matrix.mask("test")
+    if not (pool and pool.costs):
+        return None
+    if not set(experts) & set(pool.costs):
+        log.warning("expert_pool=%s states costs of %s, none of the data's experts: no quality-cost analysis",
+                    pool.name, sorted(pool.costs))
+        return None
+    return answer_costs(pool.costs, experts, matrix.select(test).new_tokens, int(test.sum()))
+
+
 def report(cfg, matrix, scores, probs, val, baselines, choices, loggers, best_val, ckpt_path, notes,
            method: str | None = None) -> float | None:
     """Evaluate the router's routes (argmax of `scores` over the test queries) beside the baselines, with its
@@ -304,7 +330,6 @@ def report(cfg, matrix, scores, probs, val, baselines, choices, loggers, best_va
     write the run's reports and per-query probabilities (predictions.py), log them, print the table; return the
     best validation routed score (scaled as the reports). The router's rows are named `method` (default:
     cfg.router.name)."""
-    from rewardroute.evaluation.cost import answer_costs
     from rewardroute.evaluation.evaluate import evaluate
     from rewardroute.evaluation.metrics import groups_within
     from rewardroute.evaluation.report import write_report
@@ -315,9 +340,15 @@ def report(cfg, matrix, scores, probs, val, baselines, choices, loggers, best_va
     method = method or cfg.router.name
     test = matrix.mask("test")
     experts = list(matrix.experts)
+    out_dir = Path(cfg.paths.output_dir)
+    ids = matrix.queries["query_id"]
+    splits = {"test": (ids[test], probs)}
+    if val is not None and matrix.mask("val").sum() == len(val.probs):  # a cross-fit's folds share no val split
+        splits["val"] = (ids[matrix.mask("val")], val.probs)
+    write_predictions(out_dir, experts, splits)  # first: what was routed is kept whatever fails below
     one_hot = np.eye(len(experts))
     pool = cfg.expert_pool
-    costs = answer_costs(pool.costs, experts, matrix.select(test).new_tokens, int(test.sum())) if pool and pool.costs else None
+    costs = pool_costs(cfg, matrix)
     fallback, analysis = analyse(method, probs, matrix.metric[test], baselines["bma"].argmax(axis=1), val,
                                  costs, experts, cfg.data.report_scale)
     routes = {method: one_hot[scores.argmax(axis=1)], **fallback}
@@ -339,12 +370,6 @@ def report(cfg, matrix, scores, probs, val, baselines, choices, loggers, best_va
         **results,
         "analysis": {method: {**analysis, **({"cost_unit": pool.cost_unit} if costs is not None else {})}},
     }
-    out_dir = Path(cfg.paths.output_dir)
-    ids = matrix.queries["query_id"]
-    splits = {"test": (ids[test], probs)}
-    if val is not None and matrix.mask("val").sum() == len(val.probs):  # a cross-fit's folds share no val split
-        splits["val"] = (ids[matrix.mask("val")], val.probs)
-    write_predictions(out_dir, experts, splits)
     notes = [f"checkpoint: {ckpt_path or 'none'} (best validation routed score "
              + ("–" if best_val is None else f"{best_val:.4g}") + ")", *notes, f"folder: {out_dir}"]
     files = write_report(results, out_dir, reference=OmegaConf.to_container(cfg.reference), notes=notes)
