@@ -72,7 +72,7 @@ def test_ddp_inside_a_launcher_job_only_where_slurm_starts_the_ranks(launcher, p
 
     hydra_cfg = OmegaConf.create({"mode": RunMode.MULTIRUN,
                                   "launcher": {"_target_": f"plugins.{launcher}", "array_parallelism": parallel}})
-    cfg = OmegaConf.create({"trainer": {"strategy": "ddp", "devices": -1}})
+    cfg = OmegaConf.create({"trainer": {"strategy": "ddp", "devices": 2}})
     if refused:
         with pytest.raises(ValueError, match=refused):
             _ranks_run_this_job_only(hydra_cfg, cfg)

@@ -52,7 +52,7 @@ def device_count(trainer: DictConfig) -> int:
     if not isinstance(devices, (int, str)):
         return len(devices)
     if str(devices).strip() in ("-1", "auto"):
-        if str(trainer.accelerator) == "cpu":
+        if str(trainer.get("accelerator")) == "cpu":
             return 1
         import torch
 
