@@ -68,7 +68,7 @@ def run_sharded(
 def read_parts(parts: Path) -> dict[int, dict]:
     """{item index: output} of every part written so far (a later part's output of an item wins)."""
     done = {}
-    for path in sorted(parts.glob("*.jsonl"), key=lambda p: p.stat().st_mtime_ns):
+    for path in sorted(parts.glob("*-*.jsonl"), key=lambda p: p.stat().st_mtime_ns):  # <batch size>-<id>.jsonl
         for line in path.read_text().splitlines():
             out = json.loads(line)
             done[out.pop("item")] = out
