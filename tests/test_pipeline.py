@@ -342,3 +342,14 @@ def test_a_judge_that_rates_no_answer_is_an_error_not_the_reward_model_as_metric
     cfg = compose_cfg("experiment=tiny_pipeline", "data.source.n_train_per_domain=5", *ONE_EXPERT, *QUIET)
     with pytest.raises(DataError, match=r"judge tiny_judge: none of the \d+ answers of tiny_a got a score"):
         load_matrix(cfg)
+
+
+def test_cross_fitted_clusters_are_fitted_without_each_folds_test_queries(compose_cfg, tmp_path):
+    art = tmp_path / "artifacts"
+    cfg = compose_cfg("experiment=tiny_pipeline", *QUIET, *ONE_EXPERT, "data.source.n_train_per_domain=10",
+                      "data.source.n_test_per_domain=4", "data.cross_fit_folds=3", "trainer.max_epochs=1",
+                      f"paths.artifact_dir={art}")
+    run_task(cfg)
+    fits = [m for m in list_artifacts(art) if m["stage"] == "tag"]
+    assert len(fits) == 1 + 3  # the load's, then one per fold
+    assert read_results(tmp_path)["cross_fit_folds"] == 3

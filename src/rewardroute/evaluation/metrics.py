@@ -53,8 +53,10 @@ def summarize(scores: pd.DataFrame, experts: list[str], groups: dict[str, list[s
     gap = (scores.loc["oracle"] - scores.loc["bma"]).replace(0, np.nan)
     methods = {}
     for name in scores.index:
-        def closed(num, den):
-            return None if not np.isfinite(num / den) else float(num / den)
+        def closed(num, den):  # None where the oracle gains nothing over BMA (a gap of 0, as NaN)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                ratio = num / den
+            return float(ratio) if np.isfinite(ratio) else None
 
         methods[name] = {
             "subsets": scores.loc[name].to_dict(),

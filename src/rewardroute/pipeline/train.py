@@ -54,12 +54,16 @@ def cross_fit(cfg: DictConfig, matrix) -> float | None:
     from rewardroute.evaluation.baselines import baseline_routes
     from rewardroute.evaluation.router_analysis import Validation
     from rewardroute.pipeline.loggers import build_loggers
+    from rewardroute.pipeline.upstream import fits_tags, refit_tags
 
     k, n, e = cfg.data.cross_fit_folds, len(matrix.queries), len(matrix.experts)
     scores, probs = np.zeros((n, e), np.float32), np.zeros((n, e), np.float32)
     baselines, choices, best_vals, vals = {}, {"bma": [], "dataset_oracle": []}, [], []
+    refit = fits_tags(cfg)
     for f in range(k):
         fold = fold_splits(matrix, k, f, cfg.data.val_fraction, cfg.data.split_seed)
+        if refit:  # clusters fitted without this fold's test queries
+            fold = refit_tags(cfg, fold)
         log.info("cross-fitting: fold %d of %d, %s queries", f + 1, k, fold.queries["split"].value_counts().to_dict())
         fitted = fit(cfg, fold, Path(cfg.paths.output_dir) / f"fold{f}", loggers=[])
         if fitted is None:

@@ -67,3 +67,26 @@ def upstream_long(cfg: DictConfig, queries: pd.DataFrame) -> pd.DataFrame:
         frames.append(queries.assign(expert=name, score=reward["reward"].to_numpy(), metric=judged["reward"].to_numpy(),
                                      new_tokens=answers[1]["new_tokens"].to_numpy()))
     return pd.concat(frames, ignore_index=True)
+
+
+def fits_tags(cfg: DictConfig) -> bool:
+    """Whether the run's tags come from a tagger that fits on the training queries (clusters): the data gives
+    queries only, so the tag stage made them."""
+    from hydra.utils import instantiate
+
+    from rewardroute.tags.clusters import EmbeddingClusters
+
+    if cfg.get("tagger") is None or not isinstance(instantiate(cfg.tagger.tagger), EmbeddingClusters):
+        return False
+    return "expert" not in instantiate(cfg.data.source).columns
+
+
+def refit_tags(cfg: DictConfig, matrix):
+    """The matrix with its tags fitted again on its own queries outside test: under cross-fitting, each fold's
+    tags are fitted without that fold's test queries (their text; scores never reach a tagger)."""
+    from dataclasses import replace
+
+    from rewardroute.tags.tagging import tag
+
+    tags = tag(cfg, matrix.queries[["query_id", "query"]], matrix.queries["split"].to_numpy())["tags"]
+    return replace(matrix, queries=matrix.queries.assign(tags=tags.tolist()))
