@@ -60,8 +60,9 @@ def main() -> None:
             print(f"{name}: not timed (it runs every member: {', '.join(chosen['runs'])})")
             continue
         experiment = chosen.get("experiment", "routerdc_frozen")  # routerdc where fine-tuning won on validation
-        cfg = compose_config([f"experiment={experiment}", *data, f"router={name}", *chosen["setting"], "~logger"],
-                             tempfile.mkdtemp())
+        # the bench's --overrides too (backbone, split), as the router was trained with them
+        cfg = compose_config([f"experiment={experiment}", *data, *chosen.get("overrides", []), f"router={name}",
+                              *chosen["setting"], "~logger"], tempfile.mkdtemp())
         matrix = matrix or load_matrix(cfg)
         module = build_router(cfg, matrix).module
         results = json.loads((Path(chosen["folder"]) / "results.json").read_text())

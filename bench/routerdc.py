@@ -129,7 +129,8 @@ def main() -> None:
         best = max(selection, key=lambda s: s["val_routed"])
         if name == "fast":  # its grid runs cheapest first
             best = next((s for s in selection if s["val_routed"] >= args.fast_share * top), best)
-        chosen[name] = {"setting": best["setting"], "val_routed": best["val_routed"], "folder": best["result"]["folder"],
+        chosen[name] = {"setting": best["setting"], "overrides": args.overrides, "val_routed": best["val_routed"],
+                        "folder": best["result"]["folder"],
                         "seconds_per_epoch": best["result"]["timing"]["seconds_per_epoch"],
                         "selection": [{k: s[k] for k in ("setting", "val_routed")} for s in selection]}
         results[name] = best["result"]

@@ -96,8 +96,9 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="the JSON record (default: outputs/bench/within_task_signal"
                                                     "[_FEATURES].json)")
     args = parser.parse_args()
-    if args.layers is not None and args.features == "tfidf":
-        parser.error("--layers keeps the encoder's first layers: use it with --features minilm or both")
+    if args.layers is not None and args.features != "minilm":
+        parser.error("--layers keeps MiniLM's first layers: use it with --features minilm (the words of tfidf and "
+                     "both have no layers)")
     if min(args.alphas) <= 0:
         parser.error(f"--alphas must be ridge penalties > 0, got {args.alphas}")
 

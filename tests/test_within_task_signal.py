@@ -34,7 +34,9 @@ def test_task_probe_finds_the_words_planted_in_one_task(tmp_path):
     assert "router=task_probe fitted on train and validation (tfidf" in proc.stdout
 
 
-def test_layers_need_the_encoder(tmp_path):
-    proc = subprocess.run([sys.executable, str(SCRIPT), "--features", "tfidf", "--layers", "2"], check=False,
+@pytest.mark.parametrize("features", ["tfidf", "both"])
+def test_layers_need_the_encoder_alone(tmp_path, features):
+    """Refused up front: with both, the words' half would fail after MiniLM's half was embedded."""
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--features", features, "--layers", "2"], check=False,
                           cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2 and "--layers keeps the encoder's first layers" in proc.stderr
+    assert proc.returncode == 2 and "--layers keeps MiniLM's first layers: use it with --features minilm" in proc.stderr
