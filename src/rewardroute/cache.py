@@ -35,6 +35,15 @@ def file_hash(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def recorded_spec(recorded) -> dict:
+    """The cache spec of a dataclass reading a recorded file (`path`): its fields, and the file by content, not
+    path: an edited file is read again, a moved one is not."""
+    from dataclasses import asdict
+
+    fields = {k: v for k, v in asdict(recorded).items() if k != "path"}
+    return {"kind": "Recorded", **fields, "content": file_hash(recorded.path)}
+
+
 @contextmanager
 def atomic_path(final: str | Path, replace: bool = False) -> Iterator[Path]:
     """Yield a temporary sibling path to write (a file or a folder); it is renamed to `final` on success and

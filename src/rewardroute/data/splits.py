@@ -12,7 +12,7 @@ import pandas as pd
 from rewardroute.data.matrix import DataError, ResponseMatrix, where
 
 TRAIN_SPLITS = {"train"}  # the data's own split names that mean "train"
-VAL_SPLITS = {"val", "validation", "dev"}  # ... and "validation"; every other name is read as test
+VAL_SPLITS = {"val", "validation", "dev"}  # ... that mean validation; every other name is read as test
 
 
 def unit_hash(salt: str, seed: int, query_id: str) -> float:

@@ -69,11 +69,9 @@ class Recorded:
     response_field: str = "response"
 
     def spec(self) -> dict:
-        from rewardroute.cache import file_hash
+        from rewardroute.cache import recorded_spec
 
-        # by content, not path: an edited file is read again, a moved one is not
-        return {"kind": "Recorded", **{k: v for k, v in asdict(self).items() if k != "path"},
-                "content": file_hash(self.path)}
+        return recorded_spec(self)
 
     def responses(self) -> dict[str, str]:
         """{query_id: answer} of this model; an error names the file if the model is not in it."""

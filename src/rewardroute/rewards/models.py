@@ -78,11 +78,9 @@ class Recorded:
     score_field: str = "score"
 
     def spec(self) -> dict:
-        from rewardroute.cache import file_hash
+        from rewardroute.cache import recorded_spec
 
-        # by content, not path: an edited file is read again, a moved one is not
-        return {"kind": "Recorded", **{k: v for k, v in asdict(self).items() if k != "path"},
-                "content": file_hash(self.path)}
+        return recorded_spec(self)
 
     def scores(self, expert: str) -> dict[str, float | None]:
         """{query_id: score} of one expert, by its name in the file."""

@@ -99,6 +99,11 @@ def truncated(tokenizer, args: tuple, max_length: int, add_special_tokens: bool 
     return [len(ids) > max_length for ids in tokenizer(*args, add_special_tokens=add_special_tokens)["input_ids"]]
 
 
+def answered(queries: pd.DataFrame, answers: pd.DataFrame) -> pd.DataFrame:
+    """The queries' rows in the order of the answers (by query_id)."""
+    return queries.set_index("query_id").loc[answers["query_id"]].reset_index()
+
+
 def rows(rewards, truncated: list[bool]) -> list[dict]:
     return [{"reward": r, "truncated": t} for r, t in zip(rewards.tolist(), truncated)]
 
@@ -113,8 +118,7 @@ def score(cfg: DictConfig, scorer_cfg: DictConfig, stage: str, queries: pd.DataF
     scorer = instantiate(scorer_cfg.model)
     spec = {"answers": answers[0].key, "scorer": scorer.spec(), "max_length": scorer_cfg.max_length}
     if hasattr(scorer, "evaluate"):  # an evaluator also reads what the answers are judged against
-        judged = queries.set_index("query_id").loc[answers[1]["query_id"]].reset_index()
-        spec["judged_against"] = queries_spec(judged, EVALUATOR_INPUTS)
+        spec["judged_against"] = queries_spec(answered(queries, answers[1]), EVALUATOR_INPUTS)
     artifact = Artifact(stage, spec, cfg.paths.artifact_dir)
     with artifact.claimed(distributed(cfg)):
         if not artifact.exists():
@@ -129,7 +133,7 @@ def build_scores(cfg, scorer_cfg, scorer, stage: str, queries: pd.DataFrame, exp
     started = time.time()
     counts = {}
     if hasattr(scorer, "evaluate"):  # an evaluator (rewardroute.evaluators): rules, a sandbox or an LLM judge
-        table = queries.set_index("query_id").loc[rows["query_id"]].reset_index()
+        table = answered(queries, rows)
         second = rows["response_turn2"] if "response_turn2" in rows.columns else [None] * len(rows)
         answers = [[a, b] if isinstance(b, str) else a for a, b in zip(rows["response"], second)]  # both turns, where asked
         rows = pd.DataFrame({"query_id": rows["query_id"], "reward": scorer.evaluate(table, answers),
