@@ -1,8 +1,10 @@
 """How long routing one query takes, encoder included (batch 1: a query arrives, the router picks an expert),
 for every router bench/routerdc.py trained, beside its in-distribution accuracy from the same record.
 
-Each router is rebuilt from its chosen setting, loads its checkpoint, and routes `--queries` test queries one
-at a time: tokenise, encode, score, argmax. The median milliseconds per query are reported (after a warm-up).
+Each router is rebuilt from its chosen setting and loads its checkpoint; then every router routes the same
+`--queries` test queries one at a time: tokenise, encode, score, argmax. The routers take turns on each query,
+in alternating order (this machine is noisy: whatever slows one query's turn slows every router's). The median
+milliseconds per query are reported (after a warm-up).
 
     python bench/route_latency.py [--records outputs/bench/routerdc/<time>/bench.json ...] [--queries 300]
 
@@ -54,7 +56,7 @@ def main() -> None:
             if key in record:
                 record[key].update(value)
     data = [f"data.root={args.data_root}"] if args.data_root else []
-    matrix, out = None, {}
+    matrix, routers = None, {}
     for name, chosen in record["chosen"].items():
         if "runs" in chosen:  # an ensemble: one pass of each member
             print(f"{name}: not timed (it runs every member: {', '.join(chosen['runs'])})")
@@ -71,17 +73,27 @@ def main() -> None:
         queries = matrix.queries
         encoder, tokenizer = instantiate(cfg.router.backbone).build(queries.loc[queries["split"] == "train", "query"].tolist())
         encoder = (encoder if module.encoder is None else module.encoder).eval()  # a fine-tuned router has its own
-        texts = queries.loc[queries["split"] == "test", "query"].sample(args.warmup + args.queries, random_state=0).tolist()
-        times = []
-        with torch.inference_mode():
-            for i, text in enumerate(texts):
+        routers[name] = (module, encoder, tokenizer, cfg.router.max_length)
+    if not routers:
+        raise SystemExit("no router to time in the records (only ensembles)")
+
+    queries = matrix.queries
+    texts = queries.loc[queries["split"] == "test", "query"].sample(args.warmup + args.queries, random_state=0).tolist()
+    times: dict[str, list[float]] = {name: [] for name in routers}
+    names = list(routers)
+    with torch.inference_mode():
+        for i, text in enumerate(texts):
+            for name in names if i % 2 == 0 else names[::-1]:
+                module, encoder, tokenizer, max_length = routers[name]
                 start = time.perf_counter()
-                batch = tokenizer([text], truncation=True, max_length=cfg.router.max_length, return_tensors="pt")
+                batch = tokenizer([text], truncation=True, max_length=max_length, return_tensors="pt")
                 int(module.scores(encoder(batch["input_ids"], batch["attention_mask"])).argmax())
                 if i >= args.warmup:
-                    times.append(1000 * (time.perf_counter() - start))
-        out[name] = {"ms_per_query": round(statistics.median(times), 2),
-                     "p90_ms": round(statistics.quantiles(times, n=10)[-1], 2),
+                    times[name].append(1000 * (time.perf_counter() - start))
+    out = {}
+    for name in names:
+        out[name] = {"ms_per_query": round(statistics.median(times[name]), 2),
+                     "p90_ms": round(statistics.quantiles(times[name], n=10)[-1], 2),
                      "id_avg": round(record["results"][name]["id_avg"], 2)}
         print(f"{name:11s} {out[name]['ms_per_query']:6.2f} ms per query (p90 {out[name]['p90_ms']:.2f}), "
               f"ID avg {out[name]['id_avg']:.2f}", flush=True)
@@ -90,7 +102,7 @@ def main() -> None:
     fastest = min(out, key=lambda n: out[n]["ms_per_query"])
     share = out[fastest]["id_avg"] / out[best]["id_avg"]
     print(f"fastest: {fastest} at {out[fastest]['ms_per_query']:.2f} ms, {share:.1%} of the best router's ({best}) "
-          f"ID average; {torch.get_num_threads()} threads, batch 1, max_length {cfg.router.max_length}")
+          f"ID average; {torch.get_num_threads()} threads, batch 1, each router at its own max_length")
     path = PROJECT_ROOT / "outputs" / "bench" / "route_latency.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"routers": out, "fastest": fastest, "best": best, "fastest_share_of_best_id": share,

@@ -42,6 +42,21 @@ def test_curve_breaks_ties_toward_the_cheaper_expert_and_names_singles_by_index(
     assert set(curve["singles"]) == {0, 1}
 
 
+def test_curve_averages_over_subsets_as_the_results_table():
+    """900 queries of a subset where expert 0 is right, 100 of one where expert 1 is: in the table every expert
+    and the router (always expert 0) score 0.5, the mean of the two subsets; so does the curve."""
+    from rewardroute.evaluation.metrics import subset_weights
+
+    subsets = np.array(["a"] * 900 + ["b"] * 100)
+    metric = np.zeros((1000, 2))
+    metric[:900, 0] = metric[900:, 1] = 1
+    probs = np.tile([0.9, 0.1], (1000, 1))
+    curve = quality_cost_curve(probs, metric, np.tile([1.0, 2.0], (1000, 1)), subset_weights(subsets), lambdas=[0.0])
+    assert curve["points"][0]["quality"] == pytest.approx(0.5)
+    assert [s["quality"] for s in curve["singles"].values()] == pytest.approx([0.5, 0.5])
+    assert curve["auc"] == pytest.approx(0.5)
+
+
 def test_the_frontier_reaches_the_cheapest_expert_however_close_the_costs():
     """Costs 1 and 1.0001: no λ of the grid makes the cheaper expert worth it, λ = ∞ does."""
     cost = np.array([[1.0, 1.0001]] * 4)
@@ -96,6 +111,13 @@ def test_calibration_miscalibrated_case_matches_the_hand_ece():
     assert len(cal["reliability"]) == 2
     for got, want in zip(cal["reliability"], expected):
         assert got == pytest.approx(want)
+
+
+def test_a_confidence_of_one_is_in_the_last_of_ten_bins():
+    """0.95 routed right and 1.0 routed wrong share the bin [0.9, 1]: |0.975 - 0.5|, as the diagram draws it."""
+    cal = calibration(np.array([[0.95, 0.05], [1.0, 0.0]]), np.array([[1, 0], [0, 1]], dtype=float))
+    assert cal["ece"] == pytest.approx(0.475)
+    assert cal["reliability"] == [pytest.approx({"lo": 0.9, "hi": 1.0, "confidence": 0.975, "accuracy": 0.5, "count": 2})]
 
 
 # Confidences 0.7, 0.4, 0.8, 0.45; expert 2 is the BMA. Query 1: only the BMA is right; query 3: argmax and BMA.

@@ -23,6 +23,9 @@ def test_borda_routes_to_the_best_mean_rank_and_breaks_ties_by_probability():
     # a member that cannot choose gives its tied experts the same rank: the other member decides
     undecided = borda([np.full((1, 4), 0.25), np.array([[0.4, 0.2, 0.2, 0.2]])])
     assert undecided.argmax() == 0
+    # tied mean ranks whose mean probabilities differ by 5e-5 (0.40005 against 0.4): still the likelier
+    close = borda([np.array([[0.3, 0.5001, 0.1999]], np.float32), np.array([[0.5, 0.3, 0.2]], np.float32)])
+    assert close.argmax() == 1
 
 
 def test_a_run_ensembled_with_itself_routes_as_the_run(compose_cfg, tmp_path):

@@ -110,6 +110,20 @@ def test_a_report_refuses_jobs_whose_single_experts_differ():
     assert aggregate(jobs)["methods"]["dataset_oracle"]["subsets"] == {"math": 0.6}
 
 
+def test_each_subset_is_ranked_among_the_experts_that_answered_it():
+    """A subset answered by a smaller pool is ranked among its own experts, and counts in MTR and %Uplift."""
+    from rewardroute.pipeline.sweep_report import aggregate
+
+    job = {"group": "G", "method": "zooter", "status": "complete", "score": 0.9, "error": None}
+    jobs = pd.DataFrame([{**job, "job": "0", "benchmark": "s1", "experts": {"a": 0.1, "b": 0.2, "c": 0.3}},
+                         {**job, "job": "1", "benchmark": "s2", "experts": {"a": 0.1, "b": 0.95}}])
+    methods = aggregate(jobs)["methods"]
+    assert methods["zooter"]["ranks"] == {"s1": 1.0, "s2": 2.0}
+    assert methods["zooter"]["mtr"] == 1.5 and methods["zooter"]["uplift"] == 0.5
+    assert methods["dataset_oracle"]["subsets"] == {"s1": 0.3, "s2": 0.95}
+    assert methods["c"]["ranks"] == {"s1": 1.0, "s2": None}
+
+
 def test_report_needs_a_sweep_folder(compose_cfg, tmp_path):
     with pytest.raises(ValueError, match="task=report needs dir="):
         run_task(compose_cfg("task=report"))

@@ -87,11 +87,17 @@ def test_wandb_run_is_finished_even_when_the_job_fails(compose_cfg, tmp_path, mo
 
 
 def test_evaluate_task_reproduces_the_trained_routers_results(compose_cfg, tmp_path):
+    """Read from the run's predictions.parquet where it routed with this checkpoint and this config, predicted
+    again otherwise: the same results either way."""
     run_task(compose_cfg(*TINY, out="train"))
     [ckpt] = (tmp_path / "train" / "checkpoints").glob("best-epoch*.ckpt")
     run_task(compose_cfg(*TINY, "task=evaluate", f"ckpt_path={ckpt}", out="eval"))
+    run_task(compose_cfg(*TINY, "task=evaluate", f"ckpt_path={ckpt}", "router.eval_batch_size=7", out="again"))
     trained, evaluated = read_results(tmp_path / "train"), read_results(tmp_path / "eval")
-    assert evaluated["methods"] == trained["methods"]
+    assert evaluated["methods"] == trained["methods"] == read_results(tmp_path / "again")["methods"]
+    assert evaluated["analysis"] == trained["analysis"]
+    assert "probabilities read from" in (tmp_path / "eval" / "results.md").read_text()
+    assert "probabilities predicted again" in (tmp_path / "again" / "results.md").read_text()
     with pytest.raises(FileNotFoundError, match="task=evaluate needs ckpt_path"):
         run_task(compose_cfg(*TINY, "task=evaluate", out="none"))
 
@@ -120,9 +126,9 @@ def test_a_mistake_only_the_report_reads_fails_before_training(compose_cfg, tmp_
     assert not (tmp_path / "checkpoints").exists()  # nothing was trained to be lost
 
 
-def test_your_own_data_beside_the_default_pools_costs(compose_cfg, tmp_path):
+def test_your_own_data_beside_the_default_pools_costs(compose_cfg, tmp_path, caplog):
     """`python run.py data=jsonl ...`: the default experiment's synthetic pool states costs of other experts;
-    the run reports without a quality-cost analysis instead of failing after training."""
+    the run reports without a quality-cost analysis instead of failing after training, and says so once."""
     import json
 
     rows = [{"query_id": f"q{i}", "subset": "s", "split": "test" if i % 4 == 0 else "train", "query": f"question {i}",
@@ -132,3 +138,4 @@ def test_your_own_data_beside_the_default_pools_costs(compose_cfg, tmp_path):
     run_task(compose_cfg(*TINY[:5], "~logger", "data=jsonl", f"data.source.scores={scores}", "trainer.max_epochs=1"))
     results = read_results(tmp_path)
     assert "quality_cost" not in results["analysis"]["zooter"] and (tmp_path / "predictions.parquet").is_file()
+    assert sum("no quality-cost analysis" in r.getMessage() for r in caplog.records) == 1

@@ -4,6 +4,7 @@ only, from the upstream stages (expert_pool, reward_model, judge, tagger: see pi
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from omegaconf import DictConfig
 
@@ -21,9 +22,11 @@ def load_matrix(cfg: DictConfig) -> ResponseMatrix:
 
     data = cfg.data
     long = instantiate(data.source)
-    if "expert" not in long.columns:
+    from_stages = "expert" not in long.columns
+    if from_stages:
         long = upstream_long(cfg, long)
     matrix = ResponseMatrix.from_long(long, experts=data.experts, subsets=data.subsets, null_scores=data.null_scores)
+    matrix = replace(matrix, stage_tags=from_stages and cfg.get("tagger") is not None)
     if matrix.dropped:
         log.warning("%s: dropped %d queries with a null score (data.null_scores=drop)", data.name, matrix.dropped)
     matrix = assign_splits(matrix, data.test_fraction, data.val_fraction, data.split_seed)

@@ -47,6 +47,7 @@ class ResponseMatrix:
     metric: np.ndarray  # [queries, experts]: the evaluation value (equals scores unless the source transforms it)
     dropped: int = 0  # queries dropped for a null score (data.null_scores=drop)
     new_tokens: np.ndarray | None = None  # [queries, experts]: answer lengths, where the generate stage made them
+    stage_tags: bool = False  # the tag stage tagged the queries (the data gave queries only; a tagger is configured)
 
     def rewards(self, kind: str) -> np.ndarray:
         """What a router learns from: the raw `score` or the evaluation `metric`."""

@@ -25,10 +25,12 @@ def calibration(probs, metric, bins: int = 10) -> dict:
 
     confidence = np.asarray(probs, dtype=float).max(axis=1)
     correct = routed_correct(probs, metric)
-    ece = binary_calibration_error(torch.as_tensor(confidence), torch.as_tensor(correct.astype(np.int64)),
+    # torchmetrics keeps a confidence of exactly 1 in an eleventh bin of its own (torchmetrics#3510): just below
+    # 1, it is in the last bin, as in the diagram
+    below_one = np.minimum(confidence, np.nextafter(1.0, 0.0))
+    ece = binary_calibration_error(torch.as_tensor(below_one), torch.as_tensor(correct.astype(np.int64)),
                                    n_bins=bins, norm="l1")
-    # torchmetrics' own edges, so the bars bin as the ECE does; only a confidence of exactly 1, which torchmetrics
-    # keeps in a bin of its own, is drawn in the last bar.
+    # torchmetrics' own edges, so the bars bin as the ECE does
     edges = torch.linspace(0, 1, bins + 1, dtype=torch.float64).numpy()
     index = np.minimum(np.searchsorted(edges, confidence, side="right") - 1, bins - 1)
     reliability = [

@@ -43,11 +43,14 @@ def hull_auc(points, lo: float, hi: float) -> float:
     return float((np.diff(cuts) * mids).sum() / (hi - lo))
 
 
-def quality_cost_curve(probs, metric, cost, lambdas=None, experts: list[str] | None = None) -> dict:
+def quality_cost_curve(probs, metric, cost, weights=None, lambdas=None, experts: list[str] | None = None) -> dict:
     """Route at each λ, then the frontier and its AUC over the single experts' cost range, beside the single
-    experts' own frontier AUC (`auc_singles`), so that what routing adds shows. probs, metric, cost: [n, E]."""
+    experts' own frontier AUC (`auc_singles`), so that what routing adds shows. probs, metric, cost: [n, E];
+    `weights` [n] (summing to 1; uniform where None) average both axes: metrics.subset_weights averages them as
+    the results table does, over subsets."""
     probs, metric, cost = (np.asarray(a, dtype=float) for a in (probs, metric, cost))
-    mean_cost = cost.mean(axis=0)
+    weights = np.full(len(probs), 1 / len(probs)) if weights is None else np.asarray(weights, dtype=float)
+    mean_cost = weights @ cost
     # Relative to the dearest expert, so that λ is unitless and one grid fits any cost unit.
     norm = cost / (mean_cost.max() or 1.0)
     lambdas = np.concatenate([[0.0], np.geomspace(1e-3, 1e3, 24)]) if lambdas is None else lambdas
@@ -56,14 +59,15 @@ def quality_cost_curve(probs, metric, cost, lambdas=None, experts: list[str] | N
     for lam in lambdas:
         score = probs - lam * norm
         choice = np.where(score == score.max(axis=1, keepdims=True), norm, np.inf).argmin(axis=1)  # ties: cheaper
-        points.append({"lambda": float(lam), "cost": float(cost[rows, choice].mean()),
-                       "quality": float(metric[rows, choice].mean())})
+        points.append({"lambda": float(lam), "cost": float(weights @ cost[rows, choice]),
+                       "quality": float(weights @ metric[rows, choice])})
     # λ = ∞ (lambda null): each query's cheapest expert, the router's best among equals. Where costs differ by
     # less than the grid's top λ can tell apart, the grid alone never gets there and the frontier would start late.
     choice = np.where(norm == norm.min(axis=1, keepdims=True), probs, -np.inf).argmax(axis=1)
-    points.append({"lambda": None, "cost": float(cost[rows, choice].mean()), "quality": float(metric[rows, choice].mean())})
+    points.append({"lambda": None, "cost": float(weights @ cost[rows, choice]),
+                   "quality": float(weights @ metric[rows, choice])})
     names = experts if experts is not None else range(probs.shape[1])
-    singles = {e: {"cost": float(c), "quality": float(q)} for e, c, q in zip(names, mean_cost, metric.mean(axis=0))}
+    singles = {e: {"cost": float(c), "quality": float(q)} for e, c, q in zip(names, mean_cost, weights @ metric)}
     lo, hi = float(mean_cost.min()), float(mean_cost.max())
     hull = upper_hull([[p["cost"], p["quality"]] for p in points])
     return {
@@ -107,8 +111,8 @@ def plot_quality_cost(curves: dict[str, dict], path, cost_unit: str = "cost") ->
     for name, s in singles.items():
         ax.annotate(str(name).split("/")[-1], (s["cost"], s["quality"]), textcoords="offset points", xytext=(4, 4),
                     fontsize=7)
-    ax.set_xlabel(f"mean cost per query ({cost_unit})")
-    ax.set_ylabel("mean score of routed answers")
+    ax.set_xlabel(f"cost per query ({cost_unit}; mean over subsets)")
+    ax.set_ylabel("score of the routed answers (mean over subsets)")
     ax.set_title("Quality–cost")
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()

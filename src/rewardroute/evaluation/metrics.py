@@ -29,6 +29,13 @@ def subset_scores(metric: np.ndarray, subsets: np.ndarray, routes: dict[str, np.
     )
 
 
+def subset_weights(subsets: np.ndarray) -> np.ndarray:
+    """Per query 1 / (subsets x the queries of its subset): a weighted sum is the mean over subsets of the
+    subsets' means, the convention of every score reported."""
+    names, index, counts = np.unique(subsets, return_inverse=True, return_counts=True)
+    return 1.0 / (len(names) * counts[index])
+
+
 def ranks(scores: pd.DataFrame, experts: list[str]) -> pd.DataFrame:
     single = scores.loc[experts].to_numpy()
     out = {}

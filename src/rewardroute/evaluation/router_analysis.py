@@ -10,6 +10,7 @@ import numpy as np
 
 from rewardroute.evaluation.calibration import calibration, choose_threshold, fallback_routes
 from rewardroute.evaluation.cost import quality_cost_curve
+from rewardroute.evaluation.metrics import subset_weights
 
 
 @dataclass
@@ -22,8 +23,10 @@ class Validation:
 
 
 def analyse(name: str, probs: np.ndarray, metric: np.ndarray, bma: np.ndarray, val: Validation | None,
-            cost: np.ndarray | None, experts: list[str], scale: float = 1.0) -> tuple[dict[str, np.ndarray], dict]:
-    """`probs`, `metric`, `cost`: [test queries, experts]; `bma`: the BMA expert's index per test query.
+            cost: np.ndarray | None, experts: list[str], subsets: np.ndarray,
+            scale: float = 1.0) -> tuple[dict[str, np.ndarray], dict]:
+    """`probs`, `metric`, `cost`: [test queries, experts]; `bma`: the BMA expert's index per test query;
+    `subsets`: each test query's subset (the quality–cost curve averages over subsets, as the table).
     Returns ({"<name>+fallback": one-hot routes} where there is validation data, the analysis for results.json)."""
     routes, out = {}, {"calibration": calibration(probs, metric)}
     if val is not None and len(val.probs):
@@ -31,5 +34,5 @@ def analyse(name: str, probs: np.ndarray, metric: np.ndarray, bma: np.ndarray, v
         routes[f"{name}+fallback"], share = fallback_routes(probs, bma, threshold)
         out["fallback"] = {"method": f"{name}+fallback", "threshold": threshold, "share": share}
     if cost is not None:
-        out["quality_cost"] = quality_cost_curve(probs, metric * scale, cost, experts=experts)
+        out["quality_cost"] = quality_cost_curve(probs, metric * scale, cost, subset_weights(subsets), experts=experts)
     return routes, out

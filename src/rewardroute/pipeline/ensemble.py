@@ -32,7 +32,7 @@ def ensemble(cfg: DictConfig) -> float | None:
     from rewardroute.data.load import load_matrix
     from rewardroute.evaluation.router_analysis import Validation
     from rewardroute.pipeline.loggers import build_loggers
-    from rewardroute.pipeline.predictions import read_predictions
+    from rewardroute.pipeline.predictions import routed_with
     from rewardroute.pipeline.train import checked_reporting, predict, report, restored, start
 
     if len(cfg.runs) < 2:
@@ -43,15 +43,15 @@ def ensemble(cfg: DictConfig) -> float | None:
     matrix = load_matrix(cfg)
     baselines, choices = checked_reporting(cfg, matrix)
     val_rows, scale = matrix.mask("val"), cfg.data.report_scale
-    wanted = {s: matrix.queries["query_id"][matrix.mask(s)].tolist() for s in ("test", "val") if matrix.mask(s).any()}
     test_probs, val_probs, rows = [], [], []
     for run, (member_cfg, ckpt) in zip(cfg.runs, members):
-        probs = read_predictions(run, list(matrix.experts), wanted)  # what the run routed, where it routed these
+        probs = routed_with(ckpt, matrix)  # what the run routed, where it routed these queries
         source = "predictions.parquet" if probs else f"{ckpt.name}, predicted again"
         log.info("ensemble member %s: router=%s, %s", run, member_cfg.router.name, source)
         if probs is None:
             parts = restored(member_cfg, matrix, str(ckpt))
-            probs = {s: predict(parts.module, parts.datamodule, cfg.trainer, None, s)[1] for s in wanted}
+            probs = {s: predict(parts.module, parts.datamodule, cfg.trainer, None, s)[1]
+                     for s in ("test", "val") if matrix.mask(s).any()}
         test_probs.append(probs["test"])
         val_probs.append(probs.get("val"))
         rows.append({"run": str(run), "router": member_cfg.router.name, "probabilities": source,
@@ -70,10 +70,6 @@ def ensemble(cfg: DictConfig) -> float | None:
                   notes, method="ensemble")
 
 
-SAME_DATA = ("name", "root", "source", "experts", "subsets", "null_scores", "test_fraction", "val_fraction",
-             "split_seed", "cross_fit_folds")
-
-
 def member(cfg: DictConfig, run: Path) -> tuple[DictConfig, Path]:
     """The config a run was trained with (its router, backbone and labels; data, paths and trainer from `cfg`)
     and its best checkpoint."""
@@ -84,13 +80,14 @@ def member(cfg: DictConfig, run: Path) -> tuple[DictConfig, Path]:
                                 f".hydra/config.yaml and one checkpoints/best-epoch*.ckpt, found "
                                 f"{'the config' if saved.is_file() else 'no config'} and {len(checkpoints)} "
                                 "checkpoints (cross-fitted and fast_dev_run runs keep none)")
+    from rewardroute.pipeline.predictions import SAME_DATA, config_difference
+
     member_cfg = OmegaConf.load(saved)
-    # what decides the rows, the columns and the splits: a member trained otherwise would route queries it trained on
-    theirs, ours = OmegaConf.to_container(member_cfg.data), OmegaConf.to_container(cfg.data)
-    for key in SAME_DATA:
-        if theirs.get(key) != ours.get(key):
-            raise ValueError(f"runs: {run} was trained with data.{key}={theirs.get(key)}, this ensemble routes "
-                             f"data.{key}={ours.get(key)}: its splits or experts would not be this ensemble's")
+    differs = config_difference(member_cfg, cfg, SAME_DATA)  # a member trained otherwise would route queries it trained on
+    if differs:
+        key, theirs, ours = differs
+        raise ValueError(f"runs: {run} was trained with {key}={theirs}, this ensemble routes {key}={ours}: its "
+                         "splits or experts would not be this ensemble's")
     for key in ("data", "paths", "trainer"):  # this run's, resolved: the member's may name another machine
         member_cfg[key] = OmegaConf.create(OmegaConf.to_container(cfg[key], resolve=True))
     return member_cfg, checkpoints[0]
@@ -98,10 +95,12 @@ def member(cfg: DictConfig, run: Path) -> tuple[DictConfig, Path]:
 
 def borda(probs: list[np.ndarray]) -> np.ndarray:
     """[queries, experts] shares summing to 1 from the members' probabilities: each expert's mean rank + 1 (1 is
-    every member's last choice), normalised, nudged by the mean probability so that ties go to the likelier."""
+    every member's last choice), normalised, nudged by the mean probability so that ties go to the likelier.
+    In float64: in float32 the nudge between two tied experts is lost where their mean probabilities differ by
+    less than about 1e-3."""
     ranks = np.mean([tied_ranks(p) for p in probs], axis=0)
-    points = ranks + 1 + 1e-3 * np.mean(probs, axis=0)  # the nudge (< 1e-3) is below any rank step (1 / members)
-    return (points / points.sum(axis=1, keepdims=True)).astype(np.float32)
+    points = ranks + 1 + 1e-3 * np.mean(probs, axis=0, dtype=np.float64)  # the nudge (< 1e-3) is below any rank step
+    return points / points.sum(axis=1, keepdims=True)
 
 
 def tied_ranks(p: np.ndarray) -> np.ndarray:

@@ -1,7 +1,7 @@
 """A run's per-query router probabilities, `predictions.parquet` in the run folder: one row per routed query
 (`query_id`, `split` val or test, one column per expert). Written by every router run, so that ensembles and
-later analyses reuse what the run computed (routing 12,000 queries through a fine-tuned encoder costs minutes
-on a CPU) instead of predicting again.
+later analyses and `task=evaluate` reuse what the run computed (routing 12,000 queries through a fine-tuned
+encoder costs minutes on a CPU) instead of predicting again.
 """
 
 from __future__ import annotations
@@ -9,8 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from omegaconf import DictConfig, OmegaConf
 
 FILE = "predictions.parquet"
+# what decides a run's rows, columns and splits: a run trained otherwise routed other queries, or its test
+# queries are among ours' training ones
+SAME_DATA = tuple(f"data.{key}" for key in ("name", "root", "source", "experts", "subsets", "null_scores",
+                                            "test_fraction", "val_fraction", "split_seed", "cross_fit_folds"))
 
 
 def write_predictions(out_dir: str | Path, experts: list[str], splits: dict[str, tuple[list, np.ndarray]]) -> Path:
@@ -41,5 +46,33 @@ def read_predictions(run: str | Path, experts: list[str], splits: dict[str, list
         part = rows[rows["split"] == split].set_index("query_id")
         if not part.index.is_unique or not set(ids) <= set(part.index):
             return None
-        out[split] = part.loc[list(ids), experts].to_numpy(np.float32)
+        out[split] = part.loc[list(ids), experts].to_numpy(np.float64)  # an ensemble's ties need float64
     return out
+
+
+def config_difference(theirs: DictConfig, ours: DictConfig, keys) -> tuple[str, object, object] | None:
+    """The first of `keys` ("router", "data.split_seed", ...) whose value differs between the two configs, with
+    both values; None where none does. Unresolved: an interpolation compares as written, so that a run saved on
+    another machine (other paths) can match."""
+    for key in keys:
+        group, _, sub = key.partition(".")
+        a, b = (OmegaConf.to_container(c[group]) if c.get(group) is not None else None for c in (theirs, ours))
+        if sub:
+            a, b = (x.get(sub) if x else None for x in (a, b))
+        if a != b:
+            return key, a, b
+    return None
+
+
+def routed_with(ckpt: str | Path, matrix) -> dict[str, np.ndarray] | None:
+    """The probabilities that the run of checkpoint `ckpt` (<run>/checkpoints/<name>) routed with it, for the
+    matrix's test and validation queries ({split: [queries, experts]}); None where the run routed with another
+    checkpoint or its file lacks these queries (then predict again)."""
+    import json
+
+    run = Path(ckpt).parent.parent
+    results = run / "results.json"
+    if not results.is_file() or json.loads(results.read_text())["selection"]["checkpoint"] != Path(ckpt).name:
+        return None
+    wanted = {s: matrix.queries["query_id"][matrix.mask(s)].tolist() for s in ("test", "val") if matrix.mask(s).any()}
+    return read_predictions(run, list(matrix.experts), wanted)

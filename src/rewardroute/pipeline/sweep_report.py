@@ -1,9 +1,9 @@
 """`task=report dir=<a sweep folder>` (or `dir=[<folder>,<folder>,...]`, e.g. a second sweep of rmr over more
 reward models): the paper-style table of benchmark sweeps (task=benchmark jobs).
 
-Per subset: each method's score and its rank among the single experts plus the method (ties take the lower
-rank); per group: the mean score and mean rank over its subsets; All-MTR and %Uplift over every subset. The
-dataset oracle (each subset's best single expert) is a row of its own. A job
+Per subset: each method's score and its rank among the single experts that answered the subset plus the
+method (ties take the lower rank); per group: the mean score and mean rank over its subsets; All-MTR and
+%Uplift over every ranked subset. The dataset oracle (each subset's best single expert) is a row of its own. A job
 that failed (failure.json) or never finished is marked missing and left out of its method's averages (the
 counts say over how many subsets each average runs). Written beside the jobs: report.md, report.csv,
 report.tex, report.json, ranks.png (subset x method heat map) and groups.png (group averages by method), in
@@ -78,17 +78,17 @@ def aggregate(jobs: pd.DataFrame) -> dict:
             scores.loc[expert, subset] = value
     if experts:  # the per-subset ("dataset") oracle: each subset's best single expert
         methods.append("dataset_oracle")
-        scores.loc["dataset_oracle"] = scores.loc[experts].max(axis=0, skipna=False)
+        scores.loc["dataset_oracle"] = scores.loc[experts].max(axis=0)  # NaN where no job scored the experts
         scores = scores.loc[methods + experts]
     rank = pd.DataFrame(np.nan, index=scores.index, columns=subsets)
-    for subset in subsets:
+    for subset, by_expert in experts_by_subset.items():  # ranked among the experts that answered the subset
         known = scores[subset].dropna()
-        if set(experts) <= set(known.index):
-            rank.loc[known.index, subset] = ranks(known.to_frame(), experts)[subset]
+        rank.loc[known.index, subset] = ranks(known.to_frame(), list(by_expert))[subset]
     groups = {g: [s for s in subsets if group_of[s] == g] for g in dict.fromkeys(group_of.values())}
     out = {}
     for name in scores.index:
         done = [s for s in subsets if not np.isnan(scores.loc[name, s])]
+        ranked = [s for s in done if not np.isnan(rank.loc[name, s])]
         out[name] = {
             "kind": "method" if name in methods else "expert",
             "subsets": {s: _num(scores.loc[name, s]) for s in subsets},
@@ -96,7 +96,7 @@ def aggregate(jobs: pd.DataFrame) -> dict:
             "groups": {g: _num(scores.loc[name, members].mean()) for g, members in groups.items()},
             "mtr_groups": {g: _num(rank.loc[name, members].mean()) for g, members in groups.items()},
             "mtr": _num(rank.loc[name].mean()),
-            "uplift": _num((rank.loc[name, done] == 1).mean()) if done else None,
+            "uplift": _num((rank.loc[name, ranked] == 1).mean()) if ranked else None,
             "subsets_done": len(done),
         }
     missing = jobs[jobs["status"] != "complete"][["job", "benchmark", "method", "status", "error"]]

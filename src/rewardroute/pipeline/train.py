@@ -59,7 +59,7 @@ def cross_fit(cfg: DictConfig, matrix) -> float | None:
     k, n, e = cfg.data.cross_fit_folds, len(matrix.queries), len(matrix.experts)
     scores, probs = np.zeros((n, e), np.float32), np.zeros((n, e), np.float32)
     baselines, choices, best_vals, vals = {}, {"bma": [], "dataset_oracle": []}, [], []
-    refit = fits_tags(cfg)
+    refit = fits_tags(cfg, matrix)
     for f in range(k):
         fold = fold_splits(matrix, k, f, cfg.data.val_fraction, cfg.data.split_seed)
         if refit:  # clusters fitted without this fold's test queries
@@ -89,9 +89,13 @@ def cross_fit(cfg: DictConfig, matrix) -> float | None:
 
 def evaluate_checkpoint(cfg: DictConfig) -> None:
     """`task=evaluate ckpt_path=...`: route the test queries with a trained router's checkpoint and report, as at
-    the end of `task=train` (the config must build the same router: same data, backbone and router)."""
+    the end of `task=train` (the config must build the same router: same data, backbone and router). Where the
+    checkpoint's run routed these queries with it, under the same router and data config, its probabilities are
+    read from its predictions.parquet (routes are their argmax) instead of predicted again."""
     from rewardroute.data.load import load_matrix
+    from rewardroute.evaluation.router_analysis import Validation
     from rewardroute.pipeline.loggers import build_loggers
+    from rewardroute.pipeline.predictions import SAME_DATA, config_difference, routed_with
 
     if not cfg.ckpt_path or not Path(cfg.ckpt_path).is_file():
         raise FileNotFoundError(f"task=evaluate needs ckpt_path=<a checkpoint written by task=train>, got {cfg.ckpt_path!r}")
@@ -99,10 +103,21 @@ def evaluate_checkpoint(cfg: DictConfig) -> None:
     matrix = load_matrix(cfg)
     baselines, choices = checked_reporting(cfg, matrix)
     parts = restored(cfg, matrix, cfg.ckpt_path)
-    scores, probs = predict(parts.module, parts.datamodule, cfg.trainer, None)
-    val = validation(parts.module, parts.datamodule, cfg.trainer, matrix, choices["bma"])
+    saved = Path(cfg.ckpt_path).parent.parent / ".hydra" / "config.yaml"
+    same = saved.is_file() and config_difference(OmegaConf.load(saved), cfg, ("router", *SAME_DATA)) is None
+    routed = routed_with(cfg.ckpt_path, matrix) if same else None
+    if routed is None:
+        scores, probs = predict(parts.module, parts.datamodule, cfg.trainer, None)
+        val = validation(parts.module, parts.datamodule, cfg.trainer, matrix, choices["bma"])
+        source = "predicted again"
+    else:
+        scores = probs = routed["test"]
+        bma = np.full(matrix.mask("val").sum(), list(matrix.experts).index(choices["bma"]))
+        val = Validation(routed["val"], matrix.metric[matrix.mask("val")], bma) if "val" in routed else None
+        source = f"read from {saved.parent.parent / 'predictions.parquet'}, as the run routed them"
+    log.info("task=evaluate: the probabilities %s", source)
     report(cfg, matrix, scores, probs, val, baselines, choices, build_loggers(cfg.logger), None, cfg.ckpt_path,
-           parts.module.fit_notes(matrix.subsets))
+           [*parts.module.fit_notes(matrix.subsets), f"probabilities {source}"])
 
 
 def restored(cfg: DictConfig, matrix, ckpt_path: str) -> RouterParts:
@@ -308,21 +323,21 @@ def checked_reporting(cfg: DictConfig, matrix) -> tuple[dict, dict]:
 
     baselines, choices = baseline_routes(matrix, OmegaConf.to_container(cfg.data.proxy_train))
     check_groups(groups_within(cfg.data.groups, cfg.data.subsets or None), matrix)
-    pool_costs(cfg, matrix)
+    pool = cfg.expert_pool
+    if pool_costs(cfg, matrix) is None and pool and pool.costs:  # warned once here, not again at the report
+        log.warning("expert_pool=%s states costs of %s, none of the data's experts: no quality-cost analysis",
+                    pool.name, sorted(pool.costs))
     return baselines, choices
 
 
 def pool_costs(cfg: DictConfig, matrix) -> np.ndarray | None:
     """[test queries, experts] answer costs from expert_pool.costs; None where the pool states none, or states
-    costs of other experts only (the default experiment's synthetic pool beside another data set)."""
+    costs of other experts only (the default experiment's synthetic pool beside another data set: checked_reporting
+    warns)."""
     from rewardroute.evaluation.cost import answer_costs
 
     pool, experts, test = cfg.expert_pool, list(matrix.experts), matrix.mask("test")
-    if not (pool and pool.costs):
-        return None
-    if not set(experts) & set(pool.costs):
-        log.warning("expert_pool=%s states costs of %s, none of the data's experts: no quality-cost analysis",
-                    pool.name, sorted(pool.costs))
+    if not (pool and pool.costs and set(experts) & set(pool.costs)):
         return None
     return answer_costs(pool.costs, experts, matrix.select(test).new_tokens, int(test.sum()))
 
@@ -354,7 +369,7 @@ def report(cfg, matrix, scores, probs, val, baselines, choices, loggers, best_va
     pool = cfg.expert_pool
     costs = pool_costs(cfg, matrix)
     fallback, analysis = analyse(method, probs, matrix.metric[test], baselines["bma"].argmax(axis=1), val,
-                                 costs, experts, cfg.data.report_scale)
+                                 costs, experts, matrix.queries["subset"].to_numpy()[test], cfg.data.report_scale)
     routes = {method: one_hot[scores.argmax(axis=1)], **fallback}
     rankers = {}
     if cfg.reward_model is not None:  # reward-model ranking: every expert answers, the reward model picks

@@ -69,16 +69,14 @@ def upstream_long(cfg: DictConfig, queries: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def fits_tags(cfg: DictConfig) -> bool:
-    """Whether the run's tags come from a tagger that fits on the training queries (clusters): the data gives
-    queries only, so the tag stage made them."""
+def fits_tags(cfg: DictConfig, matrix) -> bool:
+    """Whether the matrix's tags come from a tagger that fits on the training queries (clusters): the tag stage
+    made them (the data gave queries only)."""
     from hydra.utils import instantiate
 
     from rewardroute.tags.clusters import EmbeddingClusters
 
-    if cfg.get("tagger") is None or not isinstance(instantiate(cfg.tagger.tagger), EmbeddingClusters):
-        return False
-    return "expert" not in instantiate(cfg.data.source).columns
+    return matrix.stage_tags and isinstance(instantiate(cfg.tagger.tagger), EmbeddingClusters)
 
 
 def refit_tags(cfg: DictConfig, matrix):
