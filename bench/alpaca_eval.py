@@ -4,7 +4,8 @@ by a router trained on the other four; BMA chosen on the other four too).
 
 The softmax temperature of the silver labels is chosen by the mean validation routed score over the folds
 (validation is carved from the training folds, never the routed fold). Prints the table and, as the last line,
-{NAME: {"mean": x, "groups": {...}}} for the router and every baseline; writes outputs/bench/alpaca_eval.json.
+{NAME: {"mean": x}} for the router, its fallback and every baseline; writes outputs/bench/alpaca_eval.json (with
+each method's group means too).
 
     python bench/alpaca_eval.py [--temperatures 0.1 0.3 1.0] [--data-root ../shared/data/alpaca_eval]
 """

@@ -65,6 +65,16 @@ def test_bma_and_dataset_oracle_are_chosen_on_train_never_test():
     np.testing.assert_array_equal(routes["oracle"].argmax(1), [1, 1, 2])
 
 
+def test_proxies_that_choose_nothing_are_named():
+    """Only a test subset without training queries is chosen on a proxy: a misspelt one, or t1 (which has
+    training queries), choose nothing."""
+    from rewardroute.evaluation.baselines import ignored_proxies
+
+    matrix = matrix_with_shift()
+    assert ignored_proxies(matrix, {"t2": "t1"}) == ([], ["t2"])
+    assert ignored_proxies(matrix, {"t3": "t1", "t1": "t1", "t2": "t1"}) == (["t1", "t3"], ["t2"])
+
+
 def test_evaluate_reports_every_method_with_routing_counts():
     matrix = matrix_with_shift()
     router = np.eye(3)[[1, 1, 2]]  # routes like the oracle

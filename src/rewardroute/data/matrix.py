@@ -153,7 +153,8 @@ class ResponseMatrix:
             if (kinds[field] > 1).any():
                 query = kinds.index[kinds[field] > 1][0]
                 rows = long[long["query_id"] == query].drop_duplicates(field).head(2)
-                raise DataError(f"query {query!r} has two {field}s: " + " and ".join(
+                plural = {"subset": "subsets", "split": "splits", "query": "texts"}[field]
+                raise DataError(f"query {query!r} has two {plural}: " + " and ".join(
                     f"{r[field]!r} ({where(r)})" for _, r in rows.iterrows()))
         where_from = [c for c in ("file", "row") if c in long.columns]  # so that errors on a query name its row
         queries = long.drop_duplicates("query_id")[["query_id", "subset", "split", "query", "tags", *where_from]]

@@ -23,6 +23,14 @@ def best_expert(metric: np.ndarray, subsets: np.ndarray) -> int:
     return int(per_subset.mean(axis=0).argmax())
 
 
+def ignored_proxies(matrix: ResponseMatrix, proxy_train: dict[str, str]) -> tuple[list[str], list[str]]:
+    """The keys of data.proxy_train that choose nothing (only a test subset without training queries of its own
+    is chosen on a proxy), and the subsets that would."""
+    subsets, test = matrix.queries["subset"].to_numpy(), matrix.mask("test")
+    test_only = sorted(set(subsets[test]) - set(subsets[~test]))
+    return sorted(set(proxy_train) - set(test_only)), test_only
+
+
 def baseline_routes(matrix: ResponseMatrix, proxy_train: dict[str, str]) -> tuple[dict[str, np.ndarray], dict]:
     """Routing distributions over the test queries for every baseline, and how BMA and the dataset oracle chose."""
     fit, test = ~matrix.mask("test"), matrix.mask("test")

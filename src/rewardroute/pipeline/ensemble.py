@@ -70,6 +70,10 @@ def ensemble(cfg: DictConfig) -> float | None:
                   notes, method="ensemble")
 
 
+SAME_DATA = ("name", "root", "source", "experts", "subsets", "null_scores", "test_fraction", "val_fraction",
+             "split_seed", "cross_fit_folds")
+
+
 def member(cfg: DictConfig, run: Path) -> tuple[DictConfig, Path]:
     """The config a run was trained with (its router, backbone and labels; data, paths and trainer from `cfg`)
     and its best checkpoint."""
@@ -80,14 +84,13 @@ def member(cfg: DictConfig, run: Path) -> tuple[DictConfig, Path]:
                                 f".hydra/config.yaml and one checkpoints/best-epoch*.ckpt, found "
                                 f"{'the config' if saved.is_file() else 'no config'} and {len(checkpoints)} "
                                 "checkpoints (cross-fitted and fast_dev_run runs keep none)")
-    from rewardroute.pipeline.predictions import SAME_DATA, config_difference
-
     member_cfg = OmegaConf.load(saved)
-    differs = config_difference(member_cfg, cfg, SAME_DATA)  # a member trained otherwise would route queries it trained on
-    if differs:
-        key, theirs, ours = differs
-        raise ValueError(f"runs: {run} was trained with {key}={theirs}, this ensemble routes {key}={ours}: its "
-                         "splits or experts would not be this ensemble's")
+    # what decides the rows, the columns and the splits: a member trained otherwise would route queries it trained on
+    theirs, ours = OmegaConf.to_container(member_cfg.data), OmegaConf.to_container(cfg.data)
+    for key in SAME_DATA:
+        if theirs.get(key) != ours.get(key):
+            raise ValueError(f"runs: {run} was trained with data.{key}={theirs.get(key)}, this ensemble routes "
+                             f"data.{key}={ours.get(key)}: its splits or experts would not be this ensemble's")
     for key in ("data", "paths", "trainer"):  # this run's, resolved: the member's may name another machine
         member_cfg[key] = OmegaConf.create(OmegaConf.to_container(cfg[key], resolve=True))
     return member_cfg, checkpoints[0]

@@ -9,13 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
 
 FILE = "predictions.parquet"
-# what decides a run's rows, columns and splits: a run trained otherwise routed other queries, or its test
-# queries are among ours' training ones
-SAME_DATA = tuple(f"data.{key}" for key in ("name", "root", "source", "experts", "subsets", "null_scores",
-                                            "test_fraction", "val_fraction", "split_seed", "cross_fit_folds"))
 
 
 def write_predictions(out_dir: str | Path, experts: list[str], splits: dict[str, tuple[list, np.ndarray]]) -> Path:
@@ -48,20 +43,6 @@ def read_predictions(run: str | Path, experts: list[str], splits: dict[str, list
             return None
         out[split] = part.loc[list(ids), experts].to_numpy(np.float64)  # an ensemble's ties need float64
     return out
-
-
-def config_difference(theirs: DictConfig, ours: DictConfig, keys) -> tuple[str, object, object] | None:
-    """The first of `keys` ("router", "data.split_seed", ...) whose value differs between the two configs, with
-    both values; None where none does. Unresolved: an interpolation compares as written, so that a run saved on
-    another machine (other paths) can match."""
-    for key in keys:
-        group, _, sub = key.partition(".")
-        a, b = (OmegaConf.to_container(c[group]) if c.get(group) is not None else None for c in (theirs, ours))
-        if sub:
-            a, b = (x.get(sub) if x else None for x in (a, b))
-        if a != b:
-            return key, a, b
-    return None
 
 
 def routed_with(ckpt: str | Path, matrix) -> dict[str, np.ndarray] | None:

@@ -163,8 +163,8 @@ def report(cfg: DictConfig) -> dict:
     lines = [f"# Sweep report: {', '.join(str(f) for f in folders)}", "",
              (f"{len(jobs)} jobs: {int((jobs['status'] == 'complete').sum())} complete, "
               f"{int((jobs['status'] == 'failed').sum())} failed, {int((jobs['status'] == 'missing').sum())} missing."),
-             ("Group columns: mean score over the group's subsets; MTR: mean rank among the single experts plus the "
-              "method (ties take the lower rank); %Uplift: share of subsets ranked first; `subsets`: how many "
+             ("Group columns: mean score over the group's subsets; MTR: mean rank among the single experts that "
+              "answered the subset plus the method (ties take the lower rank); %Uplift: share of subsets ranked first; `subsets`: how many "
               "subsets the averages run over."), "",
              markdown_table(frame, {c: ".3f" for c in frame.columns} | {"subsets": ".0f"})]
     scores = pd.DataFrame({n: m["subsets"] for n, m in result["methods"].items()}).T
@@ -174,7 +174,8 @@ def report(cfg: DictConfig) -> dict:
                                            + (f": {m['error']}" if m["error"] else "") for m in result["missing"]]
     (folder / "report.md").write_text("\n".join(lines) + "\n")
     frame.to_csv(folder / "report.csv", index_label="method")
-    frame.astype(float).to_latex(folder / "report.tex", float_format="%.3f", na_rep="--")
+    frame.astype(float).to_latex(folder / "report.tex", float_format="%.3f", na_rep="--",
+                                 formatters={"subsets": "{:.0f}".format})
     (folder / "report.json").write_text(json.dumps(result, indent=2) + "\n")
     plots(result, folder)
     print("\n".join(lines))

@@ -90,12 +90,13 @@ def cross_fit(cfg: DictConfig, matrix) -> float | None:
 def evaluate_checkpoint(cfg: DictConfig) -> None:
     """`task=evaluate ckpt_path=...`: route the test queries with a trained router's checkpoint and report, as at
     the end of `task=train` (the config must build the same router: same data, backbone and router). Where the
-    checkpoint's run routed these queries with it, under the same router and data config, its probabilities are
-    read from its predictions.parquet (routes are their argmax) instead of predicted again."""
+    checkpoint's run routed these queries with it, and the router as this config builds it gives the same
+    probabilities on a sample of them, they are read from the run's predictions.parquet (routes are their argmax)
+    instead of predicted again."""
     from rewardroute.data.load import load_matrix
     from rewardroute.evaluation.router_analysis import Validation
     from rewardroute.pipeline.loggers import build_loggers
-    from rewardroute.pipeline.predictions import SAME_DATA, config_difference, routed_with
+    from rewardroute.pipeline.predictions import routed_with
 
     if not cfg.ckpt_path or not Path(cfg.ckpt_path).is_file():
         raise FileNotFoundError(f"task=evaluate needs ckpt_path=<a checkpoint written by task=train>, got {cfg.ckpt_path!r}")
@@ -103,21 +104,29 @@ def evaluate_checkpoint(cfg: DictConfig) -> None:
     matrix = load_matrix(cfg)
     baselines, choices = checked_reporting(cfg, matrix)
     parts = restored(cfg, matrix, cfg.ckpt_path)
-    saved = Path(cfg.ckpt_path).parent.parent / ".hydra" / "config.yaml"
-    same = saved.is_file() and config_difference(OmegaConf.load(saved), cfg, ("router", *SAME_DATA)) is None
-    routed = routed_with(cfg.ckpt_path, matrix) if same else None
-    if routed is None:
-        scores, probs = predict(parts.module, parts.datamodule, cfg.trainer, None)
-        val = validation(parts.module, parts.datamodule, cfg.trainer, matrix, choices["bma"])
-        source = "predicted again"
-    else:
+    routed = routed_with(cfg.ckpt_path, matrix)
+    if routed is not None and routes_as_saved(parts, matrix, routed["test"], cfg.trainer):
         scores = probs = routed["test"]
         bma = np.full(matrix.mask("val").sum(), list(matrix.experts).index(choices["bma"]))
         val = Validation(routed["val"], matrix.metric[matrix.mask("val")], bma) if "val" in routed else None
-        source = f"read from {saved.parent.parent / 'predictions.parquet'}, as the run routed them"
+        source = f"read from {Path(cfg.ckpt_path).parent.parent / 'predictions.parquet'}, as the run routed them"
+    else:
+        scores, probs = predict(parts.module, parts.datamodule, cfg.trainer, None)
+        val = validation(parts.module, parts.datamodule, cfg.trainer, matrix, choices["bma"])
+        source = "predicted again"
     log.info("task=evaluate: the probabilities %s", source)
     report(cfg, matrix, scores, probs, val, baselines, choices, build_loggers(cfg.logger), None, cfg.ckpt_path,
            [*parts.module.fit_notes(matrix.subsets), f"probabilities {source}"])
+
+
+def routes_as_saved(parts: RouterParts, matrix, saved: np.ndarray, trainer_cfg: DictConfig, n: int = 64) -> bool:
+    """Whether the restored router gives the saved test probabilities on the first `n` test queries: else this
+    config builds another router than the run's (another backbone, max_length, ...)."""
+    texts = matrix.queries.loc[matrix.mask("test"), "query"].head(n).tolist()
+    sample = parts.datamodule_for(texts, {}, np.array(["test"] * len(texts)))
+    sample.prepare_data()
+    sample.setup("predict")
+    return bool(np.allclose(predict(parts.module, sample, trainer_cfg, None)[1], saved[:len(texts)], atol=1e-5))
 
 
 def restored(cfg: DictConfig, matrix, ckpt_path: str) -> RouterParts:
@@ -169,7 +178,8 @@ def fit(cfg: DictConfig, matrix, out_dir: Path, loggers: list) -> Fitted | None:
               "seconds_per_epoch": seconds / max(1, trainer.current_epoch), **params}
     (out_dir / "timing.json").write_text(json.dumps(timing, indent=2) + "\n")
     notes = [
-        f"training: {timing['epochs']} epochs, {timing['seconds_per_epoch']:.1f} s per epoch (validation included)",
+        (f"training: {timing['epochs']} epoch{'s' * (timing['epochs'] != 1)}, {timing['seconds_per_epoch']:.1f} s "
+         "per epoch (validation included)"),
         f"parameters: {params['params/total']:,} ({params['params/trainable']:,} trainable)",
         *module.fit_notes(matrix.subsets),
     ]
@@ -315,13 +325,19 @@ def validation(module, datamodule, trainer_cfg: DictConfig, matrix, bma: str):
 
 
 def checked_reporting(cfg: DictConfig, matrix) -> tuple[dict, dict]:
-    """The baselines and their choices (data.proxy_train), with data.groups and expert_pool.costs checked:
-    before training, so that a mistake in what only the report reads does not cost a trained router."""
-    from rewardroute.evaluation.baselines import baseline_routes
+    """The baselines and their choices (data.proxy_train), with data.groups and expert_pool.costs checked (and
+    proxies that choose nothing named): before training, so that a mistake in what only the report reads does not
+    cost a trained router."""
+    from rewardroute.evaluation.baselines import baseline_routes, ignored_proxies
     from rewardroute.evaluation.evaluate import check_groups
     from rewardroute.evaluation.metrics import groups_within
 
-    baselines, choices = baseline_routes(matrix, OmegaConf.to_container(cfg.data.proxy_train))
+    proxies = OmegaConf.to_container(cfg.data.proxy_train)
+    ignored, test_only = ignored_proxies(matrix, proxies)
+    if ignored:  # a misspelt subset, or one with training queries of its own (which choose its expert)
+        log.warning("data.proxy_train names %s: not test subsets without training queries, so ignored (those "
+                    "subsets: %s)", ignored, test_only or "none")
+    baselines, choices = baseline_routes(matrix, proxies)
     check_groups(groups_within(cfg.data.groups, cfg.data.subsets or None), matrix)
     pool = cfg.expert_pool
     if pool_costs(cfg, matrix) is None and pool and pool.costs:  # warned once here, not again at the report
