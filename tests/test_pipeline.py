@@ -257,6 +257,8 @@ def test_a_reward_model_with_two_labels_needs_score_index():
     ('[{"tag": "story writing", "explanation": "cut off mid', ["story writing"]),
     ("I cannot tag this.", None),
     ('{"label": "no tag field"}', None),
+    ('{"tag": "regex \\d+", "explanation": "digits"', ["regex \\d+"]),  # not JSON's escape: kept as written
+    ('{"tag": "say \\"hi\\"", "explanation": "cut off', ['say "hi"']),
 ])
 def test_instag_parser_survives_malformed_output(text, tags):
     assert parse_tags(text) == tags

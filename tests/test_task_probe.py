@@ -30,6 +30,16 @@ def test_the_one_standard_error_rule():
     assert one_se_choice({1.0: (-2.0, 0.3), 10.0: (0.0, 0.0)}) is None
 
 
+def test_cross_validation_repeats_steady_the_gain_without_shrinking_its_standard_error():
+    """Features unrelated to the rewards: more shuffles of the same queries leave the error about as it is."""
+    from rewardroute.routers.task_probe import cv_gains
+
+    rng = np.random.default_rng(0)
+    x, metric = rng.normal(size=(100, 5)), rng.integers(0, 2, size=(100, 3)).astype(float)
+    errors = [cv_gains(x, metric, metric, [10.0], 5, repeats)[10.0][1] for repeats in (1, 10)]
+    assert errors[1] == pytest.approx(errors[0], rel=0.3)  # pooled over repeats x folds it fell by sqrt(10)
+
+
 def planted(n: int, seed: int):
     """Two tasks told apart by feature 0. In task 0 expert 2 is best whatever the query; in task 1 feature 1
     says which of experts 0 and 1 is right (expert 0 for two queries in three: the task's best expert)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -67,6 +68,12 @@ class Pretrained:
         if self.layers is None:
             model = AutoModel.from_pretrained(path)
         else:  # the later layers' weights are dropped: quiet the load report that lists them as unexpected
+            from transformers import AutoConfig
+
+            depth = AutoConfig.from_pretrained(path).num_hidden_layers
+            if not 0 <= self.layers <= depth:  # more would add layers of random weights, silently
+                raise ValueError(f"router.backbone.layers={self.layers}: {self.name_or_path} has {depth} layers "
+                                 f"(keep 0 to {depth}, or null for all)")
             verbosity = logging.get_verbosity()
             logging.set_verbosity_error()
             try:
@@ -78,8 +85,14 @@ class Pretrained:
         return TextEncoder(model, self.pooling), tokenizer
 
     def key(self, corpus: list[str]) -> str:
-        """What determines the encoder's output, for caches (the full depth keeps the key it always had)."""
+        """What determines the encoder's output, for caches (the full depth keeps the key it always had). A local
+        folder adds its files' names, sizes and modification times: a model saved again into the same folder gets
+        new features (a hub id is its version; a bundled model its package's)."""
         fields = {k: v for k, v in asdict(self).items() if not (k == "layers" and v is None)}
+        folder = Path(self.name_or_path)
+        if not self.name_or_path.startswith(BUNDLED) and folder.is_dir():
+            fields["files"] = sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns)
+                                     for f in folder.iterdir() if f.is_file())
         return content_hash("pretrained", fields)
 
 

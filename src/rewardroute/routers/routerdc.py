@@ -4,7 +4,9 @@ routing takes the most similar expert.
 
 - sample–LLM loss: for every query, each of its `top_k` best experts (by reward) against its `bottom_k` worst:
   -log e^{s+} / (e^{s+} + sum e^{s-}); a negative counts only when it scored lower than the positive, so ties
-  (several experts right) are never pushed apart, and queries every expert scores alike teach nothing.
+  (several experts right) are never pushed apart, and queries every expert scores alike teach nothing. Which of
+  several tied experts make the top or bottom k is drawn at random for each batch, so that no expert is favoured
+  by its place in the pool. k is at most the number of experts less one.
 - sample–sample loss (weight `sample_weight`): a query against a random in-batch query of its cluster (the
   batch's `cluster`, from the first tag; RouterDC clusters the training queries) and every in-batch query of
   another cluster. Queries without a cluster (-1) sit it out.
@@ -28,9 +30,9 @@ class RouterDCRouter(Router):
         super().__init__(n_experts, feature_dim, **kwargs)
         if temperature <= 0:
             raise ValueError(f"router.module.temperature must be > 0, got {temperature}")
-        if not (1 <= top_k < n_experts and 1 <= bottom_k < n_experts):
-            raise ValueError(f"router.module.top_k and bottom_k must be in [1, {n_experts - 1}] for {n_experts} "
-                             f"experts, got {top_k} and {bottom_k}")
+        if top_k < 1 or bottom_k < 1:
+            raise ValueError(f"router.module.top_k and bottom_k must be >= 1, got {top_k} and {bottom_k}")
+        self.top_k, self.bottom_k = min(top_k, n_experts - 1), min(bottom_k, n_experts - 1)  # a pool of 2 or 3
         sizes = list(projection or [])
         self.project = mlp(feature_dim, sizes[-1], sizes[:-1], dropout) if sizes else nn.Identity()
         self.experts = nn.Parameter(torch.randn(n_experts, sizes[-1] if sizes else feature_dim) * 0.02)
@@ -41,14 +43,16 @@ class RouterDCRouter(Router):
         return z @ F.normalize(self.experts.float(), dim=-1).T / self.hparams.temperature
 
     def loss(self, scores: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return sample_llm_loss(scores, batch["rewards"].float(), self.hparams.top_k, self.hparams.bottom_k) + (
+        return sample_llm_loss(scores, batch["rewards"].float(), self.top_k, self.bottom_k) + (
             self.hparams.sample_weight * sample_sample_loss(self._embedded, batch["cluster"], self.hparams.temperature)
             if self.hparams.sample_weight else 0.0)
 
 
 def sample_llm_loss(scores: torch.Tensor, rewards: torch.Tensor, top_k: int, bottom_k: int) -> torch.Tensor:
     n = rewards.shape[1]
-    rank = rewards.argsort(dim=-1, descending=True, stable=True).argsort(dim=-1)  # 0 = best
+    shuffle = torch.rand_like(rewards).argsort(dim=-1)  # tied experts in a random order, others by reward
+    best_first = shuffle.gather(-1, rewards.gather(-1, shuffle).argsort(dim=-1, descending=True, stable=True))
+    rank = best_first.argsort(dim=-1)  # 0 = best
     positive, negative = rank < top_k, rank >= n - bottom_k
     pairs = positive[:, :, None] & negative[:, None, :] & (rewards[:, :, None] > rewards[:, None, :])  # [b, +, -]
     others = scores[:, None, :].expand(-1, n, -1).masked_fill(~pairs, float("-inf"))

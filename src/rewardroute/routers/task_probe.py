@@ -40,17 +40,21 @@ def ridge(x: np.ndarray, y: np.ndarray, alphas: list[float]) -> dict[float, tupl
 
 def cv_gains(x: np.ndarray, rewards: np.ndarray, metric: np.ndarray, alphas: list[float], folds: int,
              repeats: int) -> dict[float, tuple[float, float]]:
-    """{alpha: (mean, standard error)} over `repeats` shuffles x `folds` folds of the probe's gain in the metric
-    of the routed expert over the best expert (by reward) of the training folds."""
-    gains: dict[float, list[float]] = {a: [] for a in alphas}
+    """{alpha: (mean, standard error)} of the probe's gain in the metric of the routed expert over the best expert
+    (by reward) of the training folds: the mean over `repeats` shuffles x `folds` folds; the standard error of
+    one k-fold pass (the folds' standard deviation / sqrt(folds)), averaged over the repeats. Repeats reuse the
+    same queries, so they steady the estimate without making it surer: pooled over repeats x folds, the
+    error would shrink with every repeat."""
+    gains = np.zeros((len(alphas), repeats, folds))
     for r in range(repeats):
         order = np.random.default_rng(r).permutation(len(x)) % folds
         for f in range(folds):
             a, b = order != f, order == f
             base = metric[b, rewards[a].mean(0).argmax()].mean()
-            for alpha, (coef, intercept) in ridge(x[a], rewards[a], alphas).items():
-                gains[alpha].append(metric[b, (x[b] @ coef + intercept).argmax(1)].mean() - base)
-    return {a: (float(np.mean(g)), float(np.std(g, ddof=1) / np.sqrt(len(g)))) for a, g in gains.items()}
+            for i, (coef, intercept) in enumerate(ridge(x[a], rewards[a], alphas).values()):
+                gains[i, r, f] = metric[b, (x[b] @ coef + intercept).argmax(1)].mean() - base
+    se = gains.std(axis=2, ddof=1).mean(axis=1) / np.sqrt(folds)
+    return {alpha: (float(gains[i].mean()), float(se[i])) for i, alpha in enumerate(alphas)}
 
 
 def one_se_choice(gains: dict[float, tuple[float, float]]) -> float | None:

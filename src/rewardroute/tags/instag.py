@@ -30,6 +30,14 @@ class InsTagger:
         return {"kind": "InsTagger", "lm": self.lm.spec(), "prompt": self.prompt, "max_new_tokens": self.max_new_tokens}
 
 
+def unescaped(field: str) -> str:
+    """A JSON string's content with its escapes read; as written where they are not JSON's (`\\d`, `C:\\Users`)."""
+    try:
+        return json.loads(f'"{field}"')
+    except json.JSONDecodeError:
+        return field.replace('\\"', '"')
+
+
 def parse_tags(text: str) -> list[str] | None:
     """The tags in a tagger's output, lower-cased and de-duplicated, or None when there are none to be found.
     Reads a JSON list or object first; falls back to every `"tag": "..."` field (truncated or invalid JSON)."""
@@ -43,6 +51,6 @@ def parse_tags(text: str) -> list[str] | None:
         except json.JSONDecodeError:
             pass
     if not tags:
-        tags = [json.loads(f'"{t}"') for t in TAG_FIELD.findall(text)]
+        tags = [unescaped(t) for t in TAG_FIELD.findall(text)]
     tags = list(dict.fromkeys(t.strip().lower() for t in tags if t.strip()))
     return tags or None
