@@ -97,6 +97,36 @@ def test_evaluate_task_reproduces_the_trained_routers_results(compose_cfg, tmp_p
     assert "probabilities read from" in (tmp_path / "eval" / "results.md").read_text()
     run_task(compose_cfg(*TINY, "task=evaluate", f"ckpt_path={ckpt}", "router.max_length=4", out="cut"))
     assert "probabilities predicted again" in (tmp_path / "cut" / "results.md").read_text()
+
+
+def test_proxies_that_choose_nothing_are_named_before_training(compose_cfg, tmp_path, caplog):
+    """RouterDC's OOD proxies in a run of its ID tasks are not used, and said so as such; a proxy for a subset
+    with training queries of its own, or for none of the data's, is named."""
+    from conftest import ROUTERDC_TASKS, write_routerdc_data
+
+    from rewardroute.data.load import load_matrix
+    from rewardroute.pipeline.train import checked_reporting
+
+    write_routerdc_data(tmp_path / "routerdc_7llm")
+    data = ["experiment=routerdc_frozen", f"data.root={tmp_path / 'routerdc_7llm'}"]
+    in_distribution = compose_cfg(*data, f"data.subsets=[{','.join(ROUTERDC_TASKS)}]")
+    checked_reporting(in_distribution, load_matrix(in_distribution))
+    assert "names ['ceval', 'math_prealgebra', 'mbpp'], which data.subsets leaves out: not used" in caplog.text
+    assert "so ignored" not in caplog.text
+    caplog.clear()
+    misplaced = compose_cfg(*data, "+data.proxy_train.gsm8k=mmlu", "+data.proxy_train.mpbb=humaneval")
+    checked_reporting(misplaced, load_matrix(misplaced))
+    assert "names ['mpbb'], which data.subsets leaves out" in caplog.text
+    assert "names ['gsm8k']: not test subsets without training queries, so ignored" in caplog.text
+
+
+def test_evaluate_predicts_again_where_only_the_longest_queries_are_cut(compose_cfg, tmp_path):
+    """max_length 23 cuts none of the first 64 test queries of this data, only some later, longer ones."""
+    run_task(compose_cfg(*TINY, "data.val_fraction=0", out="train"))
+    [ckpt] = (tmp_path / "train" / "checkpoints").glob("*.ckpt")
+    run_task(compose_cfg(*TINY, "data.val_fraction=0", "task=evaluate", f"ckpt_path={ckpt}", "router.max_length=23",
+                         out="cut"))
+    assert "probabilities predicted again" in (tmp_path / "cut" / "results.md").read_text()
     with pytest.raises(FileNotFoundError, match="task=evaluate needs ckpt_path"):
         run_task(compose_cfg(*TINY, "task=evaluate", out="none"))
 

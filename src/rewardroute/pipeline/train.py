@@ -91,8 +91,9 @@ def evaluate_checkpoint(cfg: DictConfig) -> None:
     """`task=evaluate ckpt_path=...`: route the test queries with a trained router's checkpoint and report, as at
     the end of `task=train` (the config must build the same router: same data, backbone and router). Where the
     checkpoint's run routed these queries with it, and the router as this config builds it gives the same
-    probabilities on a sample of them, they are read from the run's predictions.parquet (routes are their argmax)
-    instead of predicted again."""
+    probabilities on a sample of them, they are read from the run's predictions.parquet instead of predicted
+    again. Routes are then their argmax: where a router's probabilities saturate (a sigmoid past about 17),
+    experts the run's scores told apart tie, and the first of them is taken."""
     from rewardroute.data.load import load_matrix
     from rewardroute.evaluation.router_analysis import Validation
     from rewardroute.pipeline.loggers import build_loggers
@@ -119,14 +120,16 @@ def evaluate_checkpoint(cfg: DictConfig) -> None:
            [*parts.module.fit_notes(matrix.subsets), f"probabilities {source}"])
 
 
-def routes_as_saved(parts: RouterParts, matrix, saved: np.ndarray, trainer_cfg: DictConfig, n: int = 64) -> bool:
-    """Whether the restored router gives the saved test probabilities on the first `n` test queries: else this
-    config builds another router than the run's (another backbone, max_length, ...)."""
-    texts = matrix.queries.loc[matrix.mask("test"), "query"].head(n).tolist()
-    sample = parts.datamodule_for(texts, {}, np.array(["test"] * len(texts)))
+def routes_as_saved(parts: RouterParts, matrix, saved: np.ndarray, trainer_cfg: DictConfig, n: int = 32) -> bool:
+    """Whether the restored router gives the saved test probabilities on a sample of the test queries, the first
+    `n` and the `n` longest (where another max_length shows): else this config builds another router than the
+    run's (another backbone, max_length, ...)."""
+    texts = matrix.queries.loc[matrix.mask("test"), "query"].reset_index(drop=True)
+    rows = np.union1d(np.arange(min(n, len(texts))), texts.str.len().nlargest(n).index.to_numpy())
+    sample = parts.datamodule_for(texts[rows].tolist(), {}, np.array(["test"] * len(rows)))
     sample.prepare_data()
     sample.setup("predict")
-    return bool(np.allclose(predict(parts.module, sample, trainer_cfg, None)[1], saved[:len(texts)], atol=1e-5))
+    return bool(np.allclose(predict(parts.module, sample, trainer_cfg, None)[1], saved[rows], atol=1e-5))
 
 
 def restored(cfg: DictConfig, matrix, ckpt_path: str) -> RouterParts:
@@ -333,7 +336,10 @@ def checked_reporting(cfg: DictConfig, matrix) -> tuple[dict, dict]:
     from rewardroute.evaluation.metrics import groups_within
 
     proxies = OmegaConf.to_container(cfg.data.proxy_train)
-    ignored, test_only = ignored_proxies(matrix, proxies)
+    outside = sorted(k for k in proxies if cfg.data.subsets and k not in cfg.data.subsets)
+    if outside:  # e.g. RouterDC's OOD proxies in a run of its ID tasks; or a misspelt subset
+        log.warning("data.proxy_train names %s, which data.subsets leaves out: not used", outside)
+    ignored, test_only = ignored_proxies(matrix, {k: v for k, v in proxies.items() if k not in outside})
     if ignored:  # a misspelt subset, or one with training queries of its own (which choose its expert)
         log.warning("data.proxy_train names %s: not test subsets without training queries, so ignored (those "
                     "subsets: %s)", ignored, test_only or "none")
