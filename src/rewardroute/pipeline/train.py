@@ -336,13 +336,14 @@ def checked_reporting(cfg: DictConfig, matrix) -> tuple[dict, dict]:
     from rewardroute.evaluation.metrics import groups_within
 
     proxies = OmegaConf.to_container(cfg.data.proxy_train)
-    outside = sorted(k for k in proxies if cfg.data.subsets and k not in cfg.data.subsets)
+    ignored, test_only = ignored_proxies(matrix, proxies)
+    outside = [k for k in ignored if cfg.data.subsets and k not in cfg.data.subsets]
+    misplaced = [k for k in ignored if k not in outside]
     if outside:  # e.g. RouterDC's OOD proxies in a run of its ID tasks; or a misspelt subset
         log.warning("data.proxy_train names %s, which data.subsets leaves out: not used", outside)
-    ignored, test_only = ignored_proxies(matrix, {k: v for k, v in proxies.items() if k not in outside})
-    if ignored:  # a misspelt subset, or one with training queries of its own (which choose its expert)
+    if misplaced:  # a misspelt subset, or one with training queries of its own (which choose its expert)
         log.warning("data.proxy_train names %s: not test subsets without training queries, so ignored (those "
-                    "subsets: %s)", ignored, test_only or "none")
+                    "subsets: %s)", misplaced, test_only or "none")
     baselines, choices = baseline_routes(matrix, proxies)
     check_groups(groups_within(cfg.data.groups, cfg.data.subsets or None), matrix)
     pool = cfg.expert_pool
