@@ -57,7 +57,7 @@ def grids(args) -> dict[str, list[list[str]]]:
         "mlp": [["{labels}"]],
         "knn": grid(**{"router.module.k": [25, 50, 100, 200, 400]}),
         "regression": grid(**{"router.module.hidden": ["[]", "[256]"]}),
-        "routerdc": grid(**{"router.module.temperature": [0.05, 0.2, 0.5], "router.module.sample_weight": [0.0, 1.0]}),
+        "routerdc": grid(**{"router.module.temperature": [0.05, 0.2, 0.5, 1.0, 2.0], "router.module.sample_weight": [0.0, 1.0]}),
         "fast": grid(**{"router.backbone.layers": [0, 1, 2]}),
         "task_probe": [[*features, f"router.module.assignment={a}"] for features in
                        (["backbone=minilm"], ["backbone=tfidf", "router.max_length=1024"])  # every word counted

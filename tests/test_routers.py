@@ -165,6 +165,28 @@ def test_a_model_saved_again_into_its_folder_gets_a_new_cache_key(tmp_path):
     assert Pretrained(str(tmp_path)).key([]) != before
 
 
+def test_a_hub_model_updated_in_the_hub_cache_gets_a_new_cache_key(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    from rewardroute.routers.backbones import Pretrained
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    repo = tmp_path / "models--org--encoder"
+
+    def snapshot(commit: str) -> None:
+        (repo / "snapshots" / commit).mkdir(parents=True)
+        (repo / "snapshots" / commit / "config.json").write_text("{}")
+        (repo / "refs").mkdir(exist_ok=True)
+        (repo / "refs" / "main").write_text(commit)
+
+    never_downloaded = Pretrained("org/encoder").key([])
+    snapshot("a" * 40)
+    first = Pretrained("org/encoder").key([])
+    snapshot("b" * 40)  # the hub's main branch moved, and a run downloaded it
+    assert len({never_downloaded, first, Pretrained("org/encoder").key([])}) == 3
+    assert Pretrained("org/encoder", revision="a" * 40).key([]) != Pretrained("org/encoder").key([])
+
+
 def test_last_token_pooling_reads_the_last_real_token_of_a_left_padding_tokenizer(tmp_path):
     """A decoder's tokenizer may pad on the left; a frozen router's embedding of a query must not depend on
     the longer queries batched with it."""

@@ -59,41 +59,56 @@ class Pretrained:
     name_or_path: str
     pooling: str = "mean"
     layers: int | None = None  # keep only the first N transformer layers (faster routing); 0: token embeddings alone
+    revision: str | None = None  # a hub id's branch, tag or commit (null: the hub's default branch)
 
     def build(self, corpus: list[str]) -> tuple[TextEncoder, object]:
         from transformers import AutoModel, AutoTokenizer
         from transformers.utils import logging
 
-        path = resolve(self.name_or_path)
+        path, revision = resolve(self.name_or_path), {"revision": self.revision} if self.revision else {}
         if self.layers is None:
-            model = AutoModel.from_pretrained(path)
+            model = AutoModel.from_pretrained(path, **revision)
         else:  # the later layers' weights are dropped: quiet the load report that lists them as unexpected
             from transformers import AutoConfig
 
-            depth = AutoConfig.from_pretrained(path).num_hidden_layers
+            depth = AutoConfig.from_pretrained(path, **revision).num_hidden_layers
             if not 0 <= self.layers <= depth:  # more would add layers of random weights, silently
                 raise ValueError(f"router.backbone.layers={self.layers}: {self.name_or_path} has {depth} layers "
                                  f"(keep 0 to {depth}, or null for all)")
             verbosity = logging.get_verbosity()
             logging.set_verbosity_error()
             try:
-                model = AutoModel.from_pretrained(path, num_hidden_layers=self.layers)
+                model = AutoModel.from_pretrained(path, num_hidden_layers=self.layers, **revision)
             finally:
                 logging.set_verbosity(verbosity)
-        tokenizer = AutoTokenizer.from_pretrained(path)
+        tokenizer = AutoTokenizer.from_pretrained(path, **revision)
         tokenizer.padding_side = "right"  # what pooling="last" reads (decoder tokenizers may pad on the left)
         return TextEncoder(model, self.pooling), tokenizer
 
     def key(self, corpus: list[str]) -> str:
-        """What determines the encoder's output, for caches (the full depth keeps the key it always had). A local
-        folder adds its files' names, sizes and modification times: a model saved again into the same folder gets
-        new features (a hub id is its version; a bundled model its package's)."""
-        fields = {k: v for k, v in asdict(self).items() if not (k == "layers" and v is None)}
-        folder = Path(self.name_or_path)
-        if not self.name_or_path.startswith(BUNDLED) and folder.is_dir():
+        """What determines the encoder's output, for caches. A local folder, and the folder a bundled package
+        carries, add their files' names, sizes and modification times: a model saved or installed again gets new
+        features. A hub id adds the commit of the snapshot the hub cache holds for it, the one that loads offline
+        (nothing before its first download: that run's features are keyed without it, and the next run's anew)."""
+        fields = {k: v for k, v in asdict(self).items() if not (k in ("layers", "revision") and v is None)}
+        folder = Path(resolve(self.name_or_path))
+        if folder.is_dir():
             fields["files"] = sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns)
                                      for f in folder.iterdir() if f.is_file())
+        else:
+            fields["snapshot"] = hub_snapshot(self.name_or_path, self.revision)
         return content_hash("pretrained", fields)
+
+
+def hub_snapshot(repo_id: str, revision: str | None) -> str | None:
+    """The commit of the hub cache's snapshot of repo_id at revision, or None where it holds none."""
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        config = try_to_load_from_cache(repo_id, "config.json", revision=revision)
+    except ValueError:  # not a repo id: from_pretrained will say what is wrong with it
+        return None
+    return Path(config).parent.name if isinstance(config, str) else None
 
 
 @dataclass
