@@ -5,6 +5,7 @@ features, the features and the per-subset scores."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import statistics
 import tempfile
@@ -20,6 +21,11 @@ from rewardroute.schema import PROJECT_ROOT
 QUIET = ["~logger", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
 FEATURES = ("minilm", "tfidf", "both")  # what query_features reads
 WORDS = ["backbone=tfidf", "router.max_length=1024"]  # every word of these queries counted (as the README runs it)
+
+
+def grid(**axes: list) -> list[list[str]]:
+    """Every combination of the axes' values, as override lists."""
+    return [[f"{k}={v}" for k, v in zip(axes, values)] for values in itertools.product(*axes.values())]
 
 
 def alternate(contenders: dict[str, Callable[[], float]], rounds: int) -> dict[str, list[float]]:

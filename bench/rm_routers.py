@@ -1,16 +1,16 @@
 """Router-based lightweight reward models against a single one on Auto-J's 8 domains, bundled MiniLM encoder.
 
 1. Train single, MoRE, RODOS and ARLISS (experiment=rm_routers, one architecture after another, in process),
-   each keeping the epoch with the best validation accuracy. With --lrs, each architecture trains once per
-   learning rate and the run with the best validation accuracy is kept: choices are made on validation, never
-   on test.
+   each keeping the epoch with the best validation accuracy. With --choose KEY=V1,V2 ..., each architecture
+   trains once per combination of the values (e.g. rm.optimizer.lr=5e-4,1e-3 rm.shared_epochs=0,2) and the run
+   with the best validation accuracy is kept: choices are made on validation, never on test.
 2. Print the table (accuracy per domain and on average, parameters, cost per pair), wall time per epoch, the
    targets (every router-based model's average >= single's; MoRE and ARLISS >= 50% fewer parameters than
    RODOS), and as the last line {ARCH: {"avg_acc": x, "params_total": n, "domains": {DOMAIN: acc}}} (accuracy
    in %). The record goes to <out>/bench.json; a finished architecture's folder is reused when the bench is
    run again with the same --out (a killed bench loses nothing it finished).
 
-    python bench/rm_routers.py [--epochs 2] [--max-length 128] [--batch-size 16] [--threads N] [--lrs ...]
+    python bench/rm_routers.py [--epochs 2] [--max-length 128] [--batch-size 16] [--threads N] [--choose KEY=V1,V2 ...]
                                [-- OVERRIDE ...]      (further run.py overrides for every run, e.g. rm.router_epochs=6)
 """
 
@@ -22,7 +22,7 @@ import os
 import time
 from pathlib import Path
 
-from common import QUIET
+from common import QUIET, grid
 
 from rewardroute.main import compose_config
 from rewardroute.pipeline.tasks import run_task
@@ -47,8 +47,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--max-length", type=int, default=128, help="tokens of prompt + response")
     parser.add_argument("--batch-size", type=int, default=16, help="pairs per training step")
-    parser.add_argument("--lrs", type=float, nargs="+", help="learning rates to choose from on validation "
-                        "(default: each architecture's own, conf/rm)")
+    parser.add_argument("--choose", nargs="+", default=[], metavar="KEY=V1,V2",
+                        help="run.py overrides to choose among on validation, every combination (default: each "
+                             "architecture's own settings, conf/rm)")
     parser.add_argument("--threads", type=int, help="torch threads (one is faster while other jobs share the CPU)")
     parser.add_argument("overrides", nargs="*", help="further run.py overrides, applied to every run")
     parser.add_argument("--out", default=str(PROJECT_ROOT / "outputs" / "bench" / "rm_routers" / time.strftime("%Y-%m-%d_%H-%M-%S")))
@@ -58,15 +59,20 @@ def main() -> None:
 
         torch.set_num_threads(args.threads)
 
+    try:
+        axes = dict(choice.split("=", 1) for choice in args.choose)
+    except ValueError:
+        parser.error(f"--choose takes KEY=V1,V2 ..., got {args.choose}")
+    settings = grid(**{key: values.split(",") for key, values in axes.items()})
     out = Path(args.out).resolve()
     common = ["experiment=rm_routers", f"data={args.data}", f"trainer.max_epochs={args.epochs}",
               f"rm.max_length={args.max_length}", f"rm.batch_size={args.batch_size}", *args.overrides]
     runs, selection = {}, {}
     for arch in args.archs:
         candidates = {}
-        for lr in args.lrs or [None]:
-            name = arch if lr is None else f"{arch}_lr{lr:g}"
-            res = run([*common, f"rm={arch}", *([] if lr is None else [f"rm.optimizer.lr={lr}"])], out / name)
+        for setting in settings:  # one folder per setting, named by its values (a rerun reuses the finished)
+            name = "_".join([arch, *(override.replace("rm.", "").replace("optimizer.", "") for override in setting)])
+            res = run([*common, f"rm={arch}", *setting], out / name)
             candidates[name] = res
             print(f"{name}: validation accuracy {res['selection']['val_acc_best']:.4f}, "
                   f"{res['timing']['seconds_per_epoch']:.0f} s per epoch", flush=True)

@@ -30,24 +30,18 @@ baseline, each router's settings chosen on the validation split carved from trai
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
 import time
 from pathlib import Path
 
-from common import QUIET
+from common import QUIET, grid
 
 from rewardroute.main import compose_config
 from rewardroute.pipeline.tasks import run_task
 from rewardroute.schema import PROJECT_ROOT
 
 os.environ.setdefault("WANDB_MODE", "offline")
-
-
-def grid(**axes: list) -> list[list[str]]:
-    """Every combination of the axes' values, as override lists."""
-    return [[f"{k}={v}" for k, v in zip(axes, values)] for values in itertools.product(*axes.values())]
 
 
 def grids(args) -> dict[str, list[list[str]]]:

@@ -81,6 +81,11 @@ def test_mmlu_choice_letter():
         "A": 0.0,
         "A good question; I am not sure.": 0.0,
         "Paris": 0.0,
+        # a walk through the options: the statement at its end, not the last option it names
+        "(A) is wrong.\n(B) is right.\n(C) is wrong.\n(D) is wrong.\nSo the correct option is B.": 1.0,
+        "B is the answer.": 1.0,
+        "Answer: The correct option is B": 1.0,
+        "(A) is wrong and (B) is right.": 0.0,  # two letters marked, none stated: no choice
     }
     queries = table(len(answers), reference=1)
     assert ChoiceLetter().evaluate(queries, list(answers)) == list(answers.values())
@@ -115,6 +120,9 @@ def test_humaneval_stops_loops_and_memory_hogs_without_harm():
         # a chat model's demo block is not run: neither its input() nor its exit skips the tests
         "```python\ndef add(a, b):\n    return a + b\n\nif __name__ == '__main__':\n    print(add(int(input()), 1))\n```": 1.0,
         "    return a - b\n\nif __name__ == '__main__':\n    import sys\n    sys.exit(0)\n": 0.0,
+        # wrong, then exits with status 0 before the tests run: not a pass
+        "    return a - b\n\nexit()\n": 0.0,
+        "    return a - b\n\nimport os\nos._exit(0)\n": 0.0,
     }
     queries = table(len(answers), query=prompt, test=test, entry_point="add")
     started = time.perf_counter()

@@ -1,5 +1,6 @@
 """HumanEval pass@1: the completion is run against the task's tests in a subprocess; it passes when the process
-exits with status 0.
+exits with status 0 after `check(entry_point)` has returned (code that exits early, by exit(), sys.exit(0) or
+os._exit(0) before the tests, fails: the reference harness fails it too).
 
 The program is the prompt (signature, docstring, imports), the completion, the tests and `check(entry_point)`.
 An answer holding a fenced code block is read from its first block; code that defines the entry point itself
@@ -46,6 +47,7 @@ resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
 resource.setrlimit(resource.RLIMIT_FSIZE, (output, output))
 resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 runpy.run_path(sys.argv[4], run_name="program")  # not __main__: the answer's own demo block stays unrun
+open(sys.argv[5], "w").close()  # reached only when the program, its tests included, ran to its end
 """
 FENCE = re.compile(r"```[\w+-]*[ \t]*\n(.*?)```", re.DOTALL)
 
@@ -81,7 +83,7 @@ class PassAtOne:
     workers: int = 2  # programs run at once
 
     def spec(self) -> dict:
-        return {"kind": "PassAtOne", **asdict(self)}
+        return {"kind": "PassAtOne", "reading": 2, **asdict(self)}  # reading: bumped when it scores programs anew
 
     def run(self, source: str) -> str:
         """'passed', 'failed' or 'timeout'."""
@@ -91,9 +93,10 @@ class PassAtOne:
             env = {"PATH": os.environ.get("PATH", ""), "HOME": folder, "OMP_NUM_THREADS": "1",
                    "OPENBLAS_NUM_THREADS": "1"}
             limits = [str(self.memory_mb * 2**20), str(math.ceil(self.timeout)), str(OUTPUT_BYTES)]
+            finished = Path(folder, f"finished-{os.urandom(8).hex()}")
             with open(Path(folder, "output.txt"), "wb") as output:
-                proc = subprocess.Popen([sys.executable, "-I", "-c", LIMITED, *limits, str(path)], cwd=folder,
-                                        env=env, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
+                proc = subprocess.Popen([sys.executable, "-I", "-c", LIMITED, *limits, str(path), str(finished)],
+                                        cwd=folder, env=env, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
                                         start_new_session=True)
                 try:
                     status = proc.wait(timeout=self.timeout)
@@ -105,7 +108,8 @@ class PassAtOne:
                     except ProcessLookupError:
                         pass
                     proc.wait()
-        return "timeout" if status is None else "passed" if status == 0 else "failed"
+            ran_to_end = finished.exists()
+        return "timeout" if status is None else "passed" if status == 0 and ran_to_end else "failed"
 
     def evaluate(self, queries: pd.DataFrame, answers: list[str]) -> list[float | None]:
         check_columns(queries)
