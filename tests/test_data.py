@@ -64,6 +64,12 @@ def test_long_file_with_separate_queries_file(tmp_path):
     split = write_jsonl(tmp_path / "split.jsonl", [{"query_id": i, "model": m, "score": 1.0, "split": "test" if i else "train"}
                                                    for i in range(3) for m in "xy"])
     assert load_long(split, queries=queries, expert_field="model")["split"].tolist() == ["train"] * 2 + ["test"] * 4
+    twice = write_jsonl(tmp_path / "twice.jsonl", [{"query_id": 0, "subset": "s", "query": "q0"},
+                                                   {"query_id": 0, "subset": "t", "query": "another text"}])
+    with pytest.raises(DataError, match=r"twice.jsonl, row 2: query_id 0 again \(first in row 1\)"):
+        load_long(scores, queries=twice, expert_field="model")
+    with pytest.raises(DataError, match=r"twice.jsonl, row 2: query_id 0 again \(first in row 1\)"):
+        load_queries(twice)
     other = write_jsonl(tmp_path / "other.jsonl", [{"query_id": 0, "model": "x", "score": 1.0, "subset": "t"}])
     with pytest.raises(DataError, match=r"other.jsonl, row 1: subset 't' of query 0 differs from 's' in .*q.jsonl, row 1"):
         load_long(other, queries=queries, expert_field="model")
@@ -86,8 +92,12 @@ def test_routellm_mt_bench_needs_both_turns_and_keeps_a_null_turn_null(tmp_path)
     long = load(queries, scores, merge_mmlu=False)
     assert long["score"].isna().tolist() == [True, False] and long["score"].iloc[1] == 5.0
     one_turn = write_jsonl(tmp_path / "one.jsonl", rows + [{"query_id": 2, "model": "A", "turn": 1, "score": 3.0}])
-    with pytest.raises(DataError, match=r"one.jsonl, row 5: MT-Bench query '2' of 'A' has 1 score rows; it needs one"):
+    with pytest.raises(DataError, match=r"one.jsonl, row 5: MT-Bench query '2' of 'A' has score rows of turns \[1\]; it needs one of turn 1"):
         load(queries, one_turn, merge_mmlu=False)
+    twice_turn_1 = write_jsonl(tmp_path / "twice.jsonl", [{**r, "turn": 1} if r["model"] == "B" else r for r in rows])
+    with pytest.raises(DataError, match=r"twice.jsonl, row 3: MT-Bench query '1' of 'B' has score rows of turns "
+                                        r"\[1, 1\]; it needs one of turn 1 and one of turn 2"):
+        load(queries, twice_turn_1, merge_mmlu=False)
 
 
 def bad_file(tmp_path, edit) -> str:
@@ -108,12 +118,17 @@ def bad_file(tmp_path, edit) -> str:
         (lambda r: r[3].update(score=float("inf")), r"row 4: score inf for query '1', expert 'b' is not a finite number"),
         (lambda r: r[3].update(split="test"), (r"query '1' has two splits: 'train' \(.*scores.jsonl, row 3\) and "
                                                r"'test' \(.*scores.jsonl, row 4\)")),
+        (lambda r: r[3].pop("query"), r"scores.jsonl, row 4: query of query '1' is missing; expected the query's text"),
+        (lambda r: r[3].update(expert=None), r"scores.jsonl, row 4: expert of query '1' is missing; expected the expert's name"),
+        (lambda r: r[3].update(tags=["math"]), (r"query '1' has two tag lists: \[\] \(.*scores.jsonl, row 3\) and "
+                                                r"\['math'\] \(.*scores.jsonl, row 4\)")),
     ],
-    ids=["non-numeric", "null", "missing", "duplicate", "empty-subset", "missing-expert", "infinite", "two-splits"],
+    ids=["non-numeric", "null", "missing", "duplicate", "empty-subset", "missing-expert", "infinite", "two-splits",
+         "no-query-text", "null-expert", "two-tag-lists"],
 )
 def test_bad_score_files_name_file_and_row(tmp_path, edit, message):
     with pytest.raises(DataError, match=message):
-        ResponseMatrix.from_long(load_long(bad_file(tmp_path, edit)))
+        ResponseMatrix.from_long(load_long(bad_file(tmp_path, edit), tags_field="tags"))
 
 
 def test_a_wrong_score_field_is_an_error_not_every_query_dropped(tmp_path):

@@ -63,6 +63,8 @@ def test_gsm8k_final_number():
     assert FinalNumber().evaluate(table(1, reference=[-3]), ["it drops to -3"]) == [1.0]
     with pytest.raises(DataError, match="q0: no number in the reference"):
         FinalNumber().evaluate(table(1, reference="none"), ["1"])
+    with pytest.raises(DataError, match="q1: no number in the reference answer 'None'"):  # a row without one
+        FinalNumber().evaluate(table(2, reference=[72.0, float("nan")]), ["72", "1"])
 
 
 def test_mmlu_choice_letter():
@@ -92,6 +94,8 @@ def test_mmlu_choice_letter():
     assert ChoiceLetter().evaluate(table(1, reference="b"), ["The answer is B."]) == [1.0]
     with pytest.raises(DataError, match="q0: reference 7"):
         ChoiceLetter().evaluate(table(1, reference=7), ["B"])
+    with pytest.raises(DataError, match="q0: reference nan is neither an option index"):
+        ChoiceLetter().evaluate(table(1, reference=float("nan")), ["B"])
 
 
 def test_humaneval_without_tests_or_entry_point_names_the_columns_and_the_file():

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
@@ -157,6 +158,66 @@ def test_empty_recorded_answers_are_kept_and_counted(compose_cfg, tmp_path):
     [path] = run_task(cfg)
     assert json.loads(Path(path, "meta.json").read_text())["empty_answers"] == 1
     assert pd.read_parquet(Path(path, "data.parquet"))["response"].tolist()[2] == ""
+
+
+def test_recorded_answers_and_scores_name_the_row_of_a_misnamed_field_a_repeated_query_or_a_bad_value(tmp_path):
+    from rewardroute.data.matrix import DataError
+    from rewardroute.experts.models import Recorded
+    from rewardroute.rewards.models import Recorded as RecordedScores
+
+    def recorded(name: str, *rows: dict) -> str:
+        (tmp_path / name).write_text("".join(json.dumps({"query_id": f"q{i}", "model": "m", **r}) + "\n"
+                                             for i, r in enumerate(rows)))
+        return str(tmp_path / name)
+
+    cases = [
+        (recorded("a.jsonl", {"response": "x"}, {"output": "y"}), (r"a.jsonl, row 2: no 'response' field; the row has "
+                                                                 r"\['model', 'output', 'query_id'\]")),
+        (recorded("b.jsonl", {"response": None}), r"b.jsonl, row 1: response None of query 'q0'; expected a string"),
+        (recorded("c.jsonl", {"response": "x"}, {"response": "y", "query_id": "q0"}),
+         r"c.jsonl, row 2: query_id 'q0' of model 'm' again \(first in row 1\)"),
+    ]
+    for path, error in cases:
+        with pytest.raises(DataError, match=error):
+            Recorded(path, "m").responses()
+    scores = recorded("s.jsonl", {"score": 0.5}, {"score": None}, {"score": "0.7"})
+    with pytest.raises(DataError, match=r"s.jsonl, row 3: score '0.7' of query 'q2'; expected a finite number, or null"):
+        RecordedScores(scores).scores("m")
+    recorded("s.jsonl", {"score": 0.5}, {"score": None})  # mended in place: read again in the same process
+    assert RecordedScores(scores).scores("m") == {"q0": 0.5, "q1": None}
+
+
+def test_a_query_the_recorded_scores_leave_out_is_an_error_naming_the_file_and_the_expert(compose_cfg, tmp_path):
+    from rewardroute.data.matrix import DataError
+
+    queries = [{"query_id": f"q{i}", "subset": "s", "split": "train" if i < 4 else "test", "query": f"question {i}"}
+               for i in range(6)]
+    (tmp_path / "q.jsonl").write_text("".join(json.dumps(q) + "\n" for q in queries))
+    for name, field, value, answered in (("a.jsonl", "response", "an answer", queries),
+                                         ("s.jsonl", "score", 0.5, queries[:5])):  # q5 has an answer, but no score
+        (tmp_path / name).write_text("".join(json.dumps({"query_id": q["query_id"], "model": "m", field: value}) + "\n"
+                                             for q in answered))
+    others = [f"~expert_pool.experts.{e}" for e in ("vicuna-13b", "llama-2-13b-chat-hf", "tulu-2-dpo-13b", "ultralm-13b-v2")]
+    cfg = compose_cfg("task=score", "data=alpaca_eval_queries", f"data.source.path={tmp_path / 'q.jsonl'}",
+                      "expert_pool=alpaca_eval_13b", *others, f"expert_pool.experts.wizardlm-13b.path={tmp_path / 'a.jsonl'}",
+                      "expert_pool.experts.wizardlm-13b.model=m", "reward_model=alpaca_eval_ae1",
+                      f"reward_model.model.path={tmp_path / 's.jsonl'}", "~judge")
+    with pytest.raises(DataError, match=r"s.jsonl has no 'score' of 'm' for 1 queries, e.g. \['q5'\] \(write null"):
+        run_task(cfg)
+
+
+def test_answers_and_scores_made_in_another_precision_are_not_taken_from_the_cache(compose_cfg):
+    from rewardroute.experts.generation import generate
+    from rewardroute.rewards.scoring import score
+
+    queries = pd.DataFrame({"query_id": ["a", "b"], "subset": "s", "split": "test", "query": ["first", "second"]})
+    fp32, bf16 = (compose_cfg("experiment=tiny_pipeline", *ONE_EXPERT, f"trainer.precision={precision}")
+                  for precision in ("32-true", "bf16-mixed"))
+    answers = generate(fp32, queries, "tiny_a")
+    assert generate(bf16, queries, "tiny_a")[0].key != answers[0].key
+    for cfg in (fp32, bf16):  # the same answers, scored in each precision
+        score(cfg, cfg.reward_model, "score", queries, "tiny_a", answers)
+    assert Counter(m["stage"] for m in list_artifacts(fp32.paths.artifact_dir)) == {"generate": 2, "score": 2}
 
 
 def test_multi_turn_queries_are_answered_turn_by_turn(compose_cfg):
@@ -322,6 +383,16 @@ def test_cache_keys_follow_what_changes_the_result(tmp_path):
     before = Recorded(str(path), "m").spec()
     path.write_text('{"query_id": "q0", "model": "m", "response": "no"}\n')
     assert Recorded(str(path), "m").spec() != before
+    from rewardroute.experts.models import CausalLM
+    from rewardroute.rewards.models import SequenceClassifier
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "model.safetensors").write_bytes(b"weights")
+    before = CausalLM(str(folder)).spec(), SequenceClassifier(str(folder)).spec()
+    (folder / "model.safetensors").write_bytes(b"trained")  # retrained into the same folder
+    after = CausalLM(str(folder)).spec(), SequenceClassifier(str(folder)).spec()
+    assert before[0] != after[0] and before[1] != after[1]
     queries = pd.DataFrame({"query_id": ["q0"], "query": ["hi"], "turns": [["hi", "and?"]], "reference": ["1"]})
     other_turn = queries.assign(turns=[["hi", "why?"]])
     assert queries_spec(queries) != queries_spec(other_turn)

@@ -157,6 +157,15 @@ def test_a_job_learns_from_the_data_it_is_given(swept, compose_cfg):
     assert (swept / "artifacts" / "router" / router["key"] / "router.ckpt").is_file()
 
 
+def test_a_benchmark_of_queries_the_router_learnt_from_is_an_error(swept, compose_cfg):
+    from rewardroute.data.matrix import DataError
+
+    store = [f"paths.artifact_dir={swept / 'artifacts'}", "benchmark=tiny/coding", *QUIET]
+    with pytest.raises(DataError, match=r"benchmark tiny_coding: [12] of its 12 queries are training or validation "
+                                        r"queries of data=synthetic_queries \(the same text\).*bma would be scored"):
+        run_task(compose_cfg("experiment=tiny_sweep", "router=bma", "benchmark.queries.seed=1", *store, out="seen"))
+
+
 def test_a_benchmark_subset_outside_the_data_subsets_keeps_its_queries(swept, compose_cfg):
     """data.subsets chooses what the router trains on, not which benchmark queries are answered."""
     result = run_task(compose_cfg("experiment=tiny_sweep", "router=random", "benchmark=tiny/coding", "data.subsets=[math]",

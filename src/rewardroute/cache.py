@@ -35,6 +35,23 @@ def file_hash(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def model_version(path_or_id: str, revision: str | None = None) -> dict:
+    """What tells two versions of a model apart, for cache keys. A local folder: its files' names, sizes and
+    modification times (a model saved again into the same folder is new). A hub id: the commit of the snapshot
+    the hub cache holds for it, the one that loads offline (none before its first download: that run's results
+    are keyed without it, and the next run's anew)."""
+    folder = Path(path_or_id)
+    if folder.is_dir():
+        return {"files": sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in folder.iterdir() if f.is_file())}
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        config = try_to_load_from_cache(path_or_id, "config.json", revision=revision)
+    except ValueError:  # not a repo id: loading it will say what is wrong with it
+        config = None
+    return {"snapshot": Path(config).parent.name if isinstance(config, str) else None}
+
+
 def recorded_spec(recorded) -> dict:
     """The cache spec of a dataclass reading a recorded file (`path`): its fields, and the file by content, not
     path: an edited file is read again, a moved one is not."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
@@ -43,14 +44,52 @@ def read_rows(path: str | Path) -> list[dict]:
     return rows
 
 
-@lru_cache(maxsize=4)
 def rows_by(path: str, field: str) -> dict:
     """The rows of a jsonl file grouped by one field's value (read once per process: recorded answers and scores
-    of a whole pool sit in one file)."""
+    of a whole pool sit in one file; once per version of it: a file edited in place is read again)."""
+    stat = Path(path).stat() if Path(path).is_file() else None
+    return _rows_by(path, field, stat and (stat.st_size, stat.st_mtime_ns))
+
+
+@lru_cache(maxsize=4)
+def _rows_by(path: str, field: str, version: tuple | None) -> dict:
     groups: dict = {}
     for r in read_rows(path):
         groups.setdefault(r.get(field), []).append(r)
     return groups
+
+
+def recorded_values(path: str, by: str, name: str, value: str, valid: Callable[[object], bool],
+                    expected: str) -> dict[str, object]:
+    """{query_id: the `value` field} of the rows of a recorded file whose `by` field is `name` (a model's answers
+    or scores). A row without query_id or the value field, a value that is not valid, or a query_id twice is an
+    error naming the row: an absent field is a misnamed one (every value would be lost), not a missing value."""
+    out, first = {}, {}
+    for r in rows_by(path, by).get(name, []):
+        for key in ("query_id", value):
+            if key not in r:
+                fields = sorted(k for k in r if k not in ("file", "row"))
+                raise DataError(f"{where(r)}: no {key!r} field; the row has {fields}")
+        query = str(r["query_id"])
+        if query in first:
+            raise DataError(f"{where(r)}: query_id {query!r} of {by} {name!r} again (first in row {first[query]})")
+        if not valid(r[value]):
+            raise DataError(f"{where(r)}: {value} {r[value]!r} of query {query!r}; expected {expected}")
+        first[query], out[query] = r["row"], r[value]
+    return out
+
+
+def by_query_id(rows: list[dict]) -> dict[str, dict]:
+    """{query_id: row} of a queries file; a row without query_id, or one query_id twice, is an error naming the
+    rows (one of two texts or subsets would be dropped silently)."""
+    table: dict[str, dict] = {}
+    for r in rows:
+        if "query_id" not in r:
+            raise DataError(f"{where(r)}: no 'query_id' field")
+        first = table.setdefault(str(r["query_id"]), r)
+        if first is not r:
+            raise DataError(f"{where(r)}: query_id {r['query_id']!r} again (first in row {first['row']})")
+    return table
 
 
 def query_field(row: dict, source: dict, field: str):
@@ -78,15 +117,13 @@ def load_long(
     expert_field: str = "expert",
     score_field: str = "score",
     tags_field: str | None = None,
+    keep: tuple[str, ...] = (),
 ) -> pd.DataFrame:
-    """A long score file, with query text, subset and split from the same rows or from a queries file."""
+    """A long score file, with query text, subset and split from the same rows or from a queries file; `keep`
+    names further fields of the score rows to carry as they are (e.g. RouteLLM's turn)."""
     rows = read_rows(scores)
     if queries is not None:
-        table = {}
-        for q in read_rows(queries):
-            if "query_id" not in q:
-                raise DataError(f"{q['file']}, row {q['row']}: no query_id")
-            table[str(q["query_id"])] = q
+        table = by_query_id(read_rows(queries))
     out = []
     for r in rows:
         # an absent score is a wrong score_field, not a missing value (JSON null, under data.null_scores): with
@@ -111,6 +148,7 @@ def load_long(
                 "tags": _tags(source, tags_field),
                 "file": r["file"],
                 "row": r["row"],
+                **{f: r.get(f) for f in keep},
             }
         )
     return pd.DataFrame(out)
@@ -119,8 +157,8 @@ def load_long(
 def load_queries(path: str, tags_field: str | None = None) -> pd.DataFrame:
     """A queries file (query_id, subset, split?, query): the stages make the answers and scores."""
     out = []
-    for r in read_rows(path):
-        if "query_id" not in r or not isinstance(r.get("query"), str):
+    for r in by_query_id(read_rows(path)).values():
+        if not isinstance(r.get("query"), str):
             raise DataError(f"{r['file']}, row {r['row']}: a query needs 'query_id' and a 'query' string")
         out.append({"query_id": str(r["query_id"]), **{f: r.get(f) for f in QUERY_FIELDS},
                     "tags": _tags(r, tags_field), "file": r["file"], "row": r["row"]})

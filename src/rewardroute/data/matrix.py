@@ -109,6 +109,11 @@ class ResponseMatrix:
 
         for _, row in long[long["subset"].isna() | (long["subset"].astype(str).str.strip() == "")].iterrows():
             raise DataError(f"{where(row)}: empty subset for query {row['query_id']!r}")
+        for field, what in (("query", "the query's text"), ("expert", "the expert's name")):
+            for _, row in long[~long[field].map(lambda v: isinstance(v, str) and v != "")].iterrows():
+                given = "missing" if pd.isna(row[field]) else repr(row[field])
+                raise DataError(f"{where(row)}: {field} of query {row['query_id']!r} is {given}; expected {what}, "
+                                "a non-empty string")
 
         long = _filter(long, "expert", experts, "data.experts")
         long = _filter(long, "subset", subsets, "data.subsets")
@@ -148,14 +153,15 @@ class ResponseMatrix:
                 if name not in present:
                     raise DataError(f"data.subsets: subset {name!r} has no queries left (after dropping nulls)")
 
-        kinds = long.groupby("query_id")[["subset", "split", "query"]].nunique(dropna=False)
-        for field in kinds.columns:  # one query, one subset, split and text across its rows
+        same = long.assign(tags=long["tags"].map(lambda t: repr(_tag_list(t))))  # lists, compared as text
+        kinds = same.groupby("query_id")[["subset", "split", "query", "tags"]].nunique(dropna=False)
+        for field in kinds.columns:  # one query, one subset, split, text and tag list across its rows
             if (kinds[field] > 1).any():
                 query = kinds.index[kinds[field] > 1][0]
-                rows = long[long["query_id"] == query].drop_duplicates(field).head(2)
-                plural = {"subset": "subsets", "split": "splits", "query": "texts"}[field]
+                rows = same[same["query_id"] == query].drop_duplicates(field).head(2)
+                plural = {"subset": "subsets", "split": "splits", "query": "texts", "tags": "tag lists"}[field]
                 raise DataError(f"query {query!r} has two {plural}: " + " and ".join(
-                    f"{r[field]!r} ({where(r)})" for _, r in rows.iterrows()))
+                    f"{r[field] if field == 'tags' else repr(r[field])} ({where(r)})" for _, r in rows.iterrows()))
         where_from = [c for c in ("file", "row") if c in long.columns]  # so that errors on a query name its row
         queries = long.drop_duplicates("query_id")[["query_id", "subset", "split", "query", "tags", *where_from]]
         queries = queries.reset_index(drop=True)

@@ -7,6 +7,7 @@ answer; thousands commas, a currency sign and a trailing dot are ignored, and th
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass
 from numbers import Real
@@ -40,6 +41,8 @@ class FinalNumber:
         scores = []
         for row, answer in zip(queries.to_dict("records"), answers):
             reference = row["reference"]
+            if isinstance(reference, Real) and math.isnan(reference):  # a row without the field, in a table
+                reference = None
             expected = reference if isinstance(reference, Real) else final_number(str(reference or ""))
             if expected is None:
                 raise DataError(f"{where_query(row)}: no number in the reference answer "

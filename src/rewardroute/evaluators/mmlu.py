@@ -11,6 +11,7 @@ The reference is an option index (cais/mmlu's `answer`) or a letter.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass
 from numbers import Real
@@ -49,7 +50,7 @@ class ChoiceLetter:
 
     def expected(self, row: dict) -> str:
         reference = row["reference"]
-        if isinstance(reference, Real) and 0 <= int(reference) < len(self.letters):
+        if isinstance(reference, Real) and math.isfinite(reference) and 0 <= int(reference) < len(self.letters):
             return self.letters[int(reference)]
         if isinstance(reference, str) and reference.strip().upper() in self.letters:
             return reference.strip().upper()

@@ -106,7 +106,7 @@ def generate(cfg: DictConfig, queries: pd.DataFrame, name: str, overrides: dict 
     generation = generation_settings(cfg, overrides)
     spec = {**queries_spec(queries), "expert": expert.spec()}
     if not isinstance(expert, Recorded):
-        spec.update(generation=generation, seed=cfg.expert_pool.seed)
+        spec.update(generation=generation, seed=cfg.expert_pool.seed, precision=str(cfg.trainer.precision))
     artifact = Artifact("generate", spec, cfg.paths.artifact_dir)
     with artifact.claimed(distributed(cfg)):
         if not artifact.exists():

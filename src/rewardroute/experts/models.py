@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from rewardroute.data.jsonl import rows_by
+from rewardroute.data.jsonl import recorded_values
 from rewardroute.data.matrix import DataError
 
 
@@ -24,7 +24,9 @@ class CausalLM:
     max_context: int | None = None  # prompt + answer tokens; default: the model's max_position_embeddings
 
     def spec(self) -> dict:
-        return {"kind": type(self).__name__, **asdict(self)}
+        from rewardroute.cache import model_version
+
+        return {"kind": type(self).__name__, **asdict(self), **model_version(self.model)}  # retrained in place: new
 
     def load(self):
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -51,8 +53,8 @@ class TinyCausalLM(CausalLM):
         from rewardroute.cache import content_hash
         from rewardroute.experts.tiny import lm_tokenizer
 
-        vocab = lm_tokenizer(self.vocab_size, self.pad_token).get_vocab()
-        return {**super().spec(), "vocab": content_hash(sorted(vocab.items()))}
+        vocab = lm_tokenizer(self.vocab_size, self.pad_token).get_vocab()  # built here: no model files to version
+        return {"kind": type(self).__name__, **asdict(self), "vocab": content_hash(sorted(vocab.items()))}
 
     def load(self):
         from rewardroute.experts.tiny import tiny_causal_lm
@@ -75,7 +77,8 @@ class Recorded:
 
     def responses(self) -> dict[str, str]:
         """{query_id: answer} of this model; an error names the file if the model is not in it."""
-        rows = rows_by(self.path, self.model_field).get(self.model)
-        if not rows:
+        answers = recorded_values(self.path, self.model_field, self.model, self.response_field,
+                                  lambda v: isinstance(v, str), 'a string ("" for an empty answer)')
+        if not answers:
             raise DataError(f"{self.path}: no answers of model {self.model!r} ({self.model_field} field)")
-        return {str(r["query_id"]): r.get(self.response_field) or "" for r in rows}
+        return answers

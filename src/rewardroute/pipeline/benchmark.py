@@ -53,6 +53,8 @@ def benchmark(cfg: DictConfig) -> dict:
         raise DataError(f"benchmark {bench.name}: its query source ({bench.queries._target_}) gave no queries")
     # BMA and trained routers learn from the `data` matrix, so it is part of what determines their result
     matrix = training_matrix(cfg) if method == "bma" or method not in BASELINES else None
+    if matrix is not None:
+        check_unseen(cfg, queries, matrix)
     spec = {"benchmark": OmegaConf.to_container(bench, resolve=True), "method": method,
             "router": router_spec(cfg, matrix) if method not in BASELINES else None,
             "bma_from": matrix_key(matrix) if method == "bma" else None,
@@ -118,6 +120,24 @@ def run_job(cfg: DictConfig, queries: pd.DataFrame, matrix) -> dict:
         "routing": {e: round(float(c), 4) for e, c in zip(experts, route.sum(axis=0))},
         "n_queries": int(keep.sum()), "dropped": int((~keep).sum()),
     }
+
+
+def check_unseen(cfg: DictConfig, queries: pd.DataFrame, matrix) -> None:
+    """The subset's queries must not be queries the router or BMA learnt from (the `data` matrix's train and
+    validation splits, by text up to case and spacing): e.g. AlpacaEval's koala within data=alpaca_eval_queries."""
+    from rewardroute.data.splits import split_labels
+
+    def text(q: str) -> str:
+        return " ".join(q.split()).casefold()
+
+    split = split_labels(matrix.queries, cfg.data.test_fraction, cfg.data.val_fraction, cfg.data.split_seed)
+    learnt = {text(q) for q in matrix.queries["query"][split != "test"]}
+    seen = [i for i, q in zip(queries["query_id"], queries["query"]) if text(q) in learnt]
+    if seen:
+        raise DataError(f"benchmark {cfg.benchmark.name}: {len(seen)} of its {len(queries)} queries are training or "
+                        f"validation queries of data={cfg.data.name} (the same text), e.g. {seen[:3]}; "
+                        f"{method_name(cfg)} would be scored on queries it learnt from. Train on data without them "
+                        "(other data, or data.subsets leaving their subset out)")
 
 
 def method_name(cfg: DictConfig) -> str:

@@ -9,9 +9,10 @@ are its config and, hashed, part of the key of its scores in the artifact store.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
-from rewardroute.data.jsonl import rows_by
+from rewardroute.data.jsonl import recorded_values
 from rewardroute.data.matrix import DataError
 
 
@@ -26,7 +27,9 @@ class SequenceClassifier:
     trust_remote_code: bool = False
 
     def spec(self) -> dict:
-        return {"kind": type(self).__name__, **asdict(self)}
+        from rewardroute.cache import model_version
+
+        return {"kind": type(self).__name__, **asdict(self), **model_version(self.model)}  # retrained in place: new
 
     def load(self):
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -52,6 +55,9 @@ class Tiny(SequenceClassifier):
     hidden_size: int = 32
     num_layers: int = 2
     init_std: float = 0.2  # wider than BERT's 0.02, so that random scores spread over answers
+
+    def spec(self) -> dict:
+        return {"kind": type(self).__name__, **asdict(self)}  # built here: no model files to version
 
     def load(self):
         import torch
@@ -84,11 +90,16 @@ class Recorded:
 
     def scores(self, expert: str) -> dict[str, float | None]:
         """{query_id: score} of one expert, by its name in the file."""
-        rows = rows_by(self.path, self.model_field).get(expert)
-        if not rows:
+        scores = recorded_values(self.path, self.model_field, expert, self.score_field, is_score,
+                                 "a finite number, or null for an unknown score")
+        if not scores:
             raise DataError(f"{self.path}: no scores of {expert!r} ({self.model_field} field); a generating expert's "
                             "name in the pool, or a recorded one's model, must be its name in this file")
-        return {str(r["query_id"]): r.get(self.score_field) for r in rows}
+        return scores
+
+
+def is_score(value) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value))
 
 
 @dataclass

@@ -18,6 +18,7 @@ import lightning as L
 import pandas as pd
 from omegaconf import DictConfig
 
+from rewardroute.data.matrix import DataError
 from rewardroute.experts.generation import queries_spec
 from rewardroute.experts.models import Recorded as RecordedAnswers
 from rewardroute.experts.prompts import CHAT
@@ -119,6 +120,8 @@ def score(cfg: DictConfig, scorer_cfg: DictConfig, stage: str, queries: pd.DataF
     spec = {"answers": answers[0].key, "scorer": scorer.spec(), "max_length": scorer_cfg.max_length}
     if hasattr(scorer, "evaluate"):  # an evaluator also reads what the answers are judged against
         spec["judged_against"] = queries_spec(answered(queries, answers[1]), EVALUATOR_INPUTS)
+    elif not isinstance(scorer, Recorded):  # a model scores: bf16 and fp32 give other rewards
+        spec["precision"] = str(cfg.trainer.precision)
     artifact = Artifact(stage, spec, cfg.paths.artifact_dir)
     with artifact.claimed(distributed(cfg)):
         if not artifact.exists():
@@ -142,8 +145,13 @@ def build_scores(cfg, scorer_cfg, scorer, stage: str, queries: pd.DataFrame, exp
     elif isinstance(scorer, Recorded):
         # recorded answers are looked up under their name in the file, generated ones under their pool name
         answered_by = instantiate(cfg.expert_pool.experts[expert])
-        recorded = scorer.scores(answered_by.model if isinstance(answered_by, RecordedAnswers) else expert)
-        rows = pd.DataFrame({"query_id": rows["query_id"], "reward": [recorded.get(q) for q in rows["query_id"]],
+        name = answered_by.model if isinstance(answered_by, RecordedAnswers) else expert
+        recorded = scorer.scores(name)
+        missing = [q for q in rows["query_id"] if q not in recorded]
+        if missing:  # a score of null is an unknown score (data.null_scores); no row at all is a gap in the file
+            raise DataError(f"{scorer_cfg.name}: {scorer.path} has no {scorer.score_field!r} of {name!r} for "
+                            f"{len(missing)} queries, e.g. {missing[:3]} (write null for an unknown score)")
+        rows = pd.DataFrame({"query_id": rows["query_id"], "reward": [recorded[q] for q in rows["query_id"]],
                              "truncated": False})
     else:
         text = dict(zip(queries["query_id"], queries["query"]))

