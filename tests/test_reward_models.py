@@ -94,6 +94,8 @@ def test_bad_config_or_splits_are_clear_errors(tmp_path):
         prepare_pairs(doubled)
     with pytest.raises(DataError, match="data.test_fraction must be in"):
         prepare_pairs(table, test_fraction=1.5)
+    with pytest.raises(DataError, match="data.source.files names no file"):
+        load_pairs([])
 
 
 def test_ties_are_dropped_by_default_and_the_split_is_stable():
@@ -326,6 +328,15 @@ def test_each_architecture_learns_separable_pairs_and_its_saved_model_scores(com
     assert rm.domains == ["coding", "math", "writing"]
     assert rm.encoding == PairEncoding(max_length=24, truncation_side="left", prompt_max_length=12,
                                        prompt_truncation_side="right")
+
+
+def test_without_a_validation_split_a_routed_model_keeps_its_last_epochs_and_saves(compose_cfg, tmp_path):
+    run_task(compose_cfg(*TINY_RM, IN_PROCESS, "rm=rodos", "data.val_fraction=0", "rm.router_epochs=1",
+                         "trainer.max_epochs=1"))
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["val"] is None and "val" not in results["counts"] and results["test"]["acc"] is not None
+    assert results["cost"]["weights_mb"] > 0
+    assert load_trained(tmp_path / "reward_model").score(["q"], ["a"]).shape == (1,)
 
 
 def test_smoke_run_with_ties_kept(compose_cfg, tmp_path):

@@ -32,8 +32,11 @@ TEXT_FIELDS = ("prompt", "chosen", "rejected")
 def load_pairs(files: str | list[str], domain_field: str = "domain", id_field: str = "pair_id",
                tie_field: str = "tie") -> pd.DataFrame:
     """The pairs of one or more jsonl(.gz) files (their domains are pooled)."""
+    paths = [files] if isinstance(files, str) else list(files)
+    if not paths:
+        raise DataError("data.source.files names no file: give one or more jsonl files of preference pairs")
     out = []
-    for path in [files] if isinstance(files, str) else list(files):
+    for path in paths:
         for r in read_rows(path):
             for key in TEXT_FIELDS:  # empty texts are allowed: an empty answer can be the better one
                 if not isinstance(r.get(key), str):

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 def train_rm(cfg: DictConfig) -> float | None:
     """Returns the best validation accuracy (what a sweeper optimises); None on non-zero DDP ranks."""
     from rewardroute.data.pairs import load_pair_set
+    from rewardroute.pipeline.ddp import distributed
     from rewardroute.pipeline.loggers import build_loggers
     from rewardroute.pipeline.train import fit_keeping_best, load_weights, start
 
@@ -35,8 +36,7 @@ def train_rm(cfg: DictConfig) -> float | None:
     pairs = load_pair_set(cfg.data)
     datamodule, module, encoder, tokenizer, encoding = build_reward_model(cfg, pairs)
 
-    strategy = str(cfg.trainer.strategy)
-    if strategy.startswith("ddp") and "find_unused_parameters_true" not in strategy and not module.dense:
+    if distributed(cfg) and "find_unused_parameters_true" not in str(cfg.trainer.strategy) and not module.dense:
         raise ValueError(f"rm={cfg.rm.name} leaves parameters unused in a step (experts, domain models or adapters "
                          "not routed to), which DDP refuses: add trainer.strategy=ddp_find_unused_parameters_true")
     router = fit_phase(cfg, module, datamodule, "router", cfg.rm.router_epochs) if module.routed else None
@@ -51,7 +51,7 @@ def train_rm(cfg: DictConfig) -> float | None:
         return None
 
     load_weights(module, checkpoint.best_model_path)
-    val, _ = evaluate(module, datamodule, cfg.trainer, "val")
+    val = evaluate(module, datamodule, cfg.trainer, "val")[0] if (datamodule.split == "val").any() else None
     test, seconds = evaluate(module, datamodule, cfg.trainer, "test")
     saved, load_seconds = save_and_reload(module, encoder, tokenizer, encoding, out_dir / "reward_model")
     n_test = int((datamodule.split == "test").sum())
@@ -74,7 +74,8 @@ def train_rm(cfg: DictConfig) -> float | None:
         "params": {"total": params["params/total"], "trainable": params["params/trainable"]},
         "cost": {"encoder_passes_per_pair": 2 + int(module.routed), "ms_per_pair": 1000 * seconds / max(1, n_test),
                  "load_seconds": load_seconds,
-                 "weights_mb": sum(f.stat().st_size for f in saved.rglob("*") if f.is_file()) / 2**20},
+                 # the model's weights (adapters/ holds ARLISS's again, in peft's format)
+                 "weights_mb": sum(f.stat().st_size for f in saved.glob("*.safetensors")) / 2**20},
         "selection": {"val_acc_best": best_val, "checkpoint": Path(checkpoint.best_model_path).name or None},
         "timing": {"train_seconds": train_seconds, "epochs": trainer.current_epoch,
                    "seconds_per_epoch": train_seconds / max(1, trainer.current_epoch)},
@@ -152,11 +153,18 @@ def evaluate(module, datamodule, trainer_cfg: DictConfig, split: str) -> tuple[d
     class StepTimer(L.Callback):  # the predict steps alone: scoring, not the trainer's and the loader's setup
         seconds = 0.0
 
-        def on_predict_batch_start(self, *args, **kwargs) -> None:
+        def on_predict_batch_start(self, trainer, module, *args) -> None:
+            self.sync(module)
             self.started = time.perf_counter()
 
-        def on_predict_batch_end(self, *args, **kwargs) -> None:
+        def on_predict_batch_end(self, trainer, module, *args) -> None:
+            self.sync(module)  # a GPU runs on after the step returns: time it to its end, for every architecture
             self.seconds += time.perf_counter() - self.started
+
+        @staticmethod
+        def sync(module) -> None:
+            if module.device.type == "cuda":
+                torch.cuda.synchronize(module.device)
 
     timer = StepTimer()
     batches = predictor(trainer_cfg, [timer]).predict(module, dataloaders=datamodule.predict_dataloader(split))
