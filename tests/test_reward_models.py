@@ -296,6 +296,31 @@ def test_spreading_the_shared_reward_model_gives_every_domain_its_weights():
             torch.testing.assert_close(rewards(d), first)
 
 
+def test_routed_models_train_each_pair_on_its_labelled_domain_and_score_it_by_the_routers_pick():
+    from rewardroute.reward_models.arliss import ARLISS
+    from rewardroute.reward_models.rodos import RODOS
+    from rewardroute.routers.backbones import Tiny
+
+    torch.manual_seed(0)
+    encoder, tokenizer = Tiny(hidden_size=16, num_layers=1, vocab_size=100).build(["a few words for the tokenizer"])
+    ids, mask = torch.randint(5, len(tokenizer), (4, 5)), torch.ones(4, 5, dtype=torch.long)
+    labelled = torch.tensor([0, 1, 2, 1])
+    for model in (ARLISS(["x", "y", "z"], encoder, rank=2), RODOS(["x", "y", "z"], encoder)):
+        picks = model.eval().route_logits(ids, mask).argmax(-1)
+        assert not torch.equal(picks, labelled)  # so that the two rules differ here
+        model.phase = "reward"
+        model.train()
+        route, logits = model.route(ids, mask, labelled)
+        assert torch.equal(route, labelled) and logits is None
+        model.eval()  # validation, test and use: the router's pick, the label unread
+        for given in (labelled, None):
+            route, logits = model.route(ids, mask, given)
+            torch.testing.assert_close(logits, model.route_logits(ids, mask))
+            assert torch.equal(route, logits.argmax(-1))
+        model.phase = "shared"  # one reward model for every domain
+        assert torch.equal(model.route(ids, mask, labelled)[0], torch.zeros(4, dtype=torch.long))
+
+
 # --- end to end
 
 
