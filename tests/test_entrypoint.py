@@ -26,6 +26,8 @@ def test_multirun_basic_launcher_one_wandb_run_per_job(tmp_path, cache_dir):
     assert betas == {0.0, 1.0}
     runs = [list((tmp_path / job / "wandb").glob("offline-run-*")) for job in ("0", "1")]
     assert [len(r) for r in runs] == [1, 1] and runs[0][0].name != runs[1][0].name
+    # what W&B stages (the results table) and caches stays in each job's folder, not the home folder
+    assert all((tmp_path / job / "wandb" / "staging").is_dir() for job in ("0", "1"))
 
 
 def test_multirun_joblib_launcher(tmp_path, cache_dir):
@@ -41,6 +43,13 @@ def test_ddp_on_cpu_with_two_processes_inside_a_sweep(tmp_path, cache_dir):
         assert read_results(tmp_path / job)["counts"]["test"] == 120
         assert (tmp_path / job / "train_ddp_process_1.log").is_file()  # rank 1 ran in this job's folder
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["0", "1"]
+
+
+def test_cross_fitting_under_ddp_trains_every_fold_on_both_ranks(tmp_path, cache_dir):
+    run_entry(["trainer=ddp_cpu", *TINY, "trainer.max_epochs=1", "data.cross_fit_folds=2"], tmp_path, cache_dir)
+    results = read_results(tmp_path)
+    assert results["cross_fit_folds"] == 2 and results["counts"]["test"] == 6 * (60 + 20)
+    assert all(list((tmp_path / f"fold{f}" / "checkpoints").glob("best-epoch*.ckpt")) for f in range(2))
 
 
 @pytest.mark.parametrize("trainer, several", [

@@ -210,14 +210,17 @@ def test_answers_and_scores_made_in_another_precision_are_not_taken_from_the_cac
     from rewardroute.experts.generation import generate
     from rewardroute.rewards.scoring import score
 
-    queries = pd.DataFrame({"query_id": ["a", "b"], "subset": "s", "split": "test", "query": ["first", "second"]})
+    queries = pd.DataFrame({"query_id": ["a", "b"], "subset": "s", "split": "test",
+                            "query": ["asked in one precision", "then in another"]})
     fp32, bf16 = (compose_cfg("experiment=tiny_pipeline", *ONE_EXPERT, f"trainer.precision={precision}")
                   for precision in ("32-true", "bf16-mixed"))
+    before = {m["key"] for m in list_artifacts(fp32.paths.artifact_dir)}  # other tests' artifacts share the store
     answers = generate(fp32, queries, "tiny_a")
     assert generate(bf16, queries, "tiny_a")[0].key != answers[0].key
     for cfg in (fp32, bf16):  # the same answers, scored in each precision
         score(cfg, cfg.reward_model, "score", queries, "tiny_a", answers)
-    assert Counter(m["stage"] for m in list_artifacts(fp32.paths.artifact_dir)) == {"generate": 2, "score": 2}
+    new = [m for m in list_artifacts(fp32.paths.artifact_dir) if m["key"] not in before]
+    assert Counter(m["stage"] for m in new) == {"generate": 2, "score": 2}
 
 
 def test_multi_turn_queries_are_answered_turn_by_turn(compose_cfg):

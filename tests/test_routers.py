@@ -208,3 +208,28 @@ def test_last_token_pooling_reads_the_last_real_token_of_a_left_padding_tokenize
     together = embed(texts, encoder, loaded, 32, batch_size=2, device="cpu")
     alone = embed(texts[:1], encoder, loaded, 32, batch_size=1, device="cpu")
     np.testing.assert_allclose(together[0], alone[0], rtol=1e-4, atol=1e-5)
+
+
+def test_embeddings_are_cached_in_pieces_so_a_stopped_first_embedding_keeps_what_it_made(tmp_path, monkeypatch):
+    from rewardroute.routers import features
+    from rewardroute.routers.backbones import Tiny
+
+    texts = [f"query number {i} " + "word " * (i % 7) for i in range(10)]
+    encoder, tokenizer = Tiny(hidden_size=16, num_layers=1, vocab_size=100).build(texts)
+    monkeypatch.setattr(features, "PIECE", 4)  # pieces of 4, 4 and 2 texts
+    embed = features.embed
+    calls = []
+
+    def stopped_at_the_third_piece(piece, *args):
+        calls.append(len(piece))
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return embed(piece, *args)
+
+    monkeypatch.setattr(features, "embed", stopped_at_the_third_piece)
+    with pytest.raises(KeyboardInterrupt):
+        features.embedded(texts, encoder, tokenizer, 16, 3, "cpu", str(tmp_path), "tiny")
+    calls.clear()
+    again = np.asarray(features.embedded(texts, encoder, tokenizer, 16, 3, "cpu", str(tmp_path), "tiny")["features"])
+    assert calls == [2]  # the two finished pieces came from the cache
+    np.testing.assert_allclose(again, embed(texts, encoder, tokenizer, 16, 10, "cpu"), rtol=1e-5, atol=1e-6)

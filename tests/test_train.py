@@ -1,6 +1,9 @@
 """The router recipe end to end, in process: composed configs shrunk for CPU (tiny encoder, small data)."""
 
+import json
 
+import numpy as np
+import pandas as pd
 import pytest
 from conftest import TINY, read_results
 
@@ -97,6 +100,8 @@ def test_evaluate_task_reproduces_the_trained_routers_results(compose_cfg, tmp_p
     assert "probabilities read from" in (tmp_path / "eval" / "results.md").read_text()
     run_task(compose_cfg(*TINY, "task=evaluate", f"ckpt_path={ckpt}", "router.max_length=4", out="cut"))
     assert "probabilities predicted again" in (tmp_path / "cut" / "results.md").read_text()
+    with pytest.raises(ValueError, match=r"its run drew another split.*data.split_seed: 0 in .*config.yaml, 1 here"):
+        run_task(compose_cfg(*TINY, "task=evaluate", f"ckpt_path={ckpt}", "data.split_seed=1", out="other"))
 
 
 def test_proxies_that_choose_nothing_are_named_before_training(compose_cfg, tmp_path, caplog):
@@ -140,11 +145,44 @@ def test_cross_fitting_routes_every_query_once_with_routers_trained_on_other_fol
     assert len(results["bma"]) == 3  # chosen per fold, on the other folds
     assert all((tmp_path / f"fold{f}" / "checkpoints").is_dir() for f in range(3))
     assert "cross-fitted over 3 folds" in (tmp_path / "results.md").read_text()
+    assert json.loads((tmp_path / "timing.json").read_text())["folds"][2]["epochs"] == 3
+    # each fold's fallback threshold is chosen on its own validation queries, drawn anew per fold
+    assert len(results["analysis"]["zooter"]["fallback"]["threshold"]) == 3
+    assert "(per fold, each chosen on its fold's validation)" in (tmp_path / "results.md").read_text()
+    [ckpt] = (tmp_path / "fold0" / "checkpoints").glob("best-epoch*.ckpt")
+    with pytest.raises(ValueError, match=r"its run drew another split.*the run was cross-fitted \(3 folds\)"):
+        run_task(compose_cfg(*TINY, "task=evaluate", f"ckpt_path={ckpt}", out="eval"))
+    with pytest.raises(ValueError, match=r"task=evaluate routes one test split with one checkpoint"):
+        run_task(compose_cfg(*TINY, "task=evaluate", "data.cross_fit_folds=3", f"ckpt_path={ckpt}", out="eval"))
+
+
+def test_cross_fitting_draws_each_folds_validation_anew():
+    from rewardroute.data.matrix import ResponseMatrix
+    from rewardroute.data.splits import fold_splits
+
+    ids = [f"q{i}" for i in range(400)]
+    long = pd.DataFrame({"query_id": ids * 2, "subset": "s", "split": None, "query": ids * 2,
+                         "expert": ["a"] * 400 + ["b"] * 400, "score": 0.5})
+    matrix = ResponseMatrix.from_long(long)
+    folds = [fold_splits(matrix, 4, f, 0.2, seed=0).queries["split"].to_numpy() for f in range(4)]
+    never_trained = np.logical_and.reduce([split != "train" for split in folds])
+    assert never_trained.sum() < 0.05 * 400  # one draw for every fold would leave out about 20% (its val share)
 
 
 def test_unknown_task_is_a_clear_error(compose_cfg):
     with pytest.raises(ValueError, match="task='trian' is not a task"):
         run_task(compose_cfg(*TINY, "task=trian"))
+
+
+def test_a_checkpoint_or_a_schedule_that_training_cannot_follow_is_an_error(compose_cfg):
+    from hydra.errors import InstantiationException  # the module's error, with the key it was built from
+
+    with pytest.raises(ValueError, match="ckpt_path=x.ckpt is read by task=evaluate; task=train trains a router"):
+        run_task(compose_cfg(*TINY, "ckpt_path=x.ckpt"))
+    with pytest.raises(InstantiationException, match=r"scheduler.warmup_ratio=3.0 .* it must be in \[0, 1\)"):
+        run_task(compose_cfg(*TINY, "router.scheduler.warmup_ratio=3"))
+    with pytest.raises(InstantiationException, match=r"scheduler.name='cosin' .* is not one of transformers.get_scheduler's"):
+        run_task(compose_cfg(*TINY, "router.scheduler.name=cosin"))
 
 
 def test_a_mistake_only_the_report_reads_fails_before_training(compose_cfg, tmp_path):

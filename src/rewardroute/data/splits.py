@@ -32,9 +32,9 @@ def hashed(ids, salt: str, seed: int, fraction: float) -> np.ndarray:
     return np.array([unit_hash(salt, seed, i) < fraction for i in ids], dtype=bool)
 
 
-def with_validation(ids, test: np.ndarray, val_fraction: float, seed: int) -> np.ndarray:
-    """train / val / test per id: `test` as given, a seeded `val_fraction` of the others val."""
-    val = ~test & hashed(ids, "val", seed, val_fraction)
+def with_validation(ids, test: np.ndarray, val_fraction: float, seed: int, salt: str = "val") -> np.ndarray:
+    """train / val / test per id: `test` as given, a seeded `val_fraction` of the others val (drawn by `salt`)."""
+    val = ~test & hashed(ids, salt, seed, val_fraction)
     return np.where(test, "test", np.where(val, "val", "train"))
 
 
@@ -79,10 +79,11 @@ def assign_splits(matrix: ResponseMatrix, test_fraction: float, val_fraction: fl
 
 def fold_splits(matrix: ResponseMatrix, folds: int, fold: int, val_fraction: float, seed: int) -> ResponseMatrix:
     """Cross-fitting: the queries of fold `fold` (of `folds`, seeded by query id) are test; a seeded
-    `val_fraction` of the others is validation, the rest train."""
+    `val_fraction` of the others is validation, drawn anew per fold (one draw for all would leave the same
+    queries out of every fold's training), the rest train."""
     if folds < 2:
         raise DataError(f"data.cross_fit_folds must be at least 2, got {folds}")
     ids = matrix.queries["query_id"].astype(str)
     test = np.array([int(unit_hash("fold", seed, i) * folds) == fold for i in ids])
-    q = matrix.queries.assign(split=with_validation(ids, test, val_fraction, seed))
+    q = matrix.queries.assign(split=with_validation(ids, test, val_fraction, seed, salt=f"val-fold{fold}"))
     return replace(matrix, queries=q)

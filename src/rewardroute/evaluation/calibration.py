@@ -42,9 +42,10 @@ def calibration(probs, metric, bins: int = 10) -> dict:
             "reliability": reliability}
 
 
-def fallback_routes(probs, bma, threshold: float) -> tuple[np.ndarray, float]:
+def fallback_routes(probs, bma, threshold) -> tuple[np.ndarray, float]:
     """One-hot routes [n, E]: the argmax expert, or the BMA expert (`bma`: its index, or one per query, as BMA
-    differs between cross-fitting folds) where the confidence is below `threshold`; and the share of queries that
+    differs between cross-fitting folds) where the confidence is below `threshold` (one, or one per query: each
+    cross-fitting fold's own); and the share of queries that
     fell back."""
     probs = np.asarray(probs, dtype=float)
     back = probs.max(axis=1) < threshold

@@ -134,7 +134,9 @@ def analysis_markdown(results: dict) -> list[str]:
                  "(reliability.png)")]
         if "fallback" in a:
             fb = a["fallback"]
-            out.append(f"- fallback to BMA below confidence {fb['threshold']:.3f} (chosen on validation): "
+            below = (f"{fb['threshold']:.3f} (chosen on validation)" if not isinstance(fb["threshold"], list) else
+                     ", ".join(f"{t:.3f}" for t in fb["threshold"]) + " (per fold, each chosen on its fold's validation)")
+            out.append(f"- fallback to BMA below confidence {below}: "
                        f"{fb['share']:.1%} of the test queries fell back; mean "
                        f"{results['methods'][fb['method']]['mean']:.4g} as `{fb['method']}` in the table")
         if "quality_cost" in a:

@@ -38,7 +38,7 @@ def benchmark(cfg: DictConfig) -> dict:
     from hydra.utils import instantiate
 
     from rewardroute.experts.generation import queries_spec
-    from rewardroute.pipeline.loggers import build_loggers, lightning_logs_through_hydra
+    from rewardroute.pipeline.loggers import build_loggers, lightning_logs_through_hydra, log_config
     from rewardroute.pipeline.upstream import stage_queries
 
     missing = [k for k, v in (("benchmark=<group>/<subset>", cfg.benchmark), ("expert_pool=...", cfg.expert_pool),
@@ -74,8 +74,8 @@ def benchmark(cfg: DictConfig) -> dict:
     (out / "results.json").write_text(json.dumps(result, indent=2) + "\n")
     name = result["method"]
     loggers = build_loggers(cfg.logger, tags=[bench.group, bench.name, name])
+    log_config(loggers, cfg)
     for logger in loggers:
-        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
         logger.log_metrics({f"benchmark/{name}": result["score"],
                             **{f"benchmark/expert/{e}": v for e, v in result["experts"].items()}})
         logger.save()
@@ -176,11 +176,15 @@ def bma_expert(matrix) -> str:
 
 
 def router_spec(cfg: DictConfig, matrix) -> dict:
-    """What determines a trained router: its config, the labels, the trainer (fast_dev_run and epochs
-    included, not what it shows), the seed and the matrix."""
+    """What determines a trained router: its config, its encoder's version (a local model saved again is
+    another), the labels, the trainer (fast_dev_run and epochs included, not what it shows), the seed and the
+    matrix (which also holds the texts a tiny encoder's vocabulary comes from)."""
+    from hydra.utils import instantiate
+
     trainer = {k: v for k, v in OmegaConf.to_container(cfg.trainer, resolve=True).items() if k not in SHOWN_ONLY}
-    return {"router": OmegaConf.to_container(cfg.router, resolve=True), "labels": OmegaConf.to_container(cfg.labels),
-            "reward": cfg.data.reward, "trainer": trainer, "seed": cfg.seed, "matrix": matrix_key(matrix)}
+    return {"router": OmegaConf.to_container(cfg.router, resolve=True), "encoder": instantiate(cfg.router.backbone).key([]),
+            "labels": OmegaConf.to_container(cfg.labels), "reward": cfg.data.reward, "trainer": trainer,
+            "seed": cfg.seed, "matrix": matrix_key(matrix)}
 
 
 def trained_router_scores(cfg: DictConfig, queries: pd.DataFrame, matrix) -> np.ndarray:

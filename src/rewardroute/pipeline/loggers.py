@@ -30,8 +30,38 @@ def build_loggers(cfg: DictConfig | None, tags: list[str] = ()) -> list:
     """The configured loggers; `tags` are added to those that take tags (W&B)."""
     from hydra.utils import instantiate
 
-    return [instantiate(c, **({"tags": [*c.tags, *tags]} if tags and "tags" in c else {}))
-            for c in (cfg or {}).values() if c is not None]
+    loggers = []
+    for c in (cfg or {}).values():
+        if c is None:
+            continue
+        if str(c.get("_target_", "")).endswith("WandbLogger") and c.get("save_dir"):
+            wandb_folders(Path(c.save_dir) / "wandb")
+        loggers.append(instantiate(c, **({"tags": [*c.tags, *tags]} if tags and "tags" in c else {})))
+    return loggers
+
+
+def log_config(loggers: list, cfg: DictConfig, **extra) -> None:
+    """The run's composed config (and `extra`, e.g. parameter counts) as every logger's hyper-parameters: what
+    tells the runs of a sweep apart in W&B."""
+    from omegaconf import OmegaConf
+
+    for logger in loggers:
+        logger.log_hyperparams({**OmegaConf.to_container(cfg, resolve=True), **extra})
+
+
+WANDB_FOLDERS = {"WANDB_DATA_DIR": "staging", "WANDB_CACHE_DIR": "cache"}
+_set_here: dict[str, str] = {}  # the values this process gave them, so that each run moves them to its own folder
+
+
+def wandb_folders(root: Path) -> None:
+    """W&B stages logged tables and keeps its cache and debug logs under the home folder unless told (a cluster's
+    home can be read-only or small, and `wandb sync` of a copied run folder would miss what was staged there):
+    put them in the run's folder, except where the environment names folders of its own."""
+    import os
+
+    for variable, name in WANDB_FOLDERS.items():
+        if os.environ.get(variable) in (None, _set_here.get(variable)):
+            _set_here[variable] = os.environ[variable] = str(root / name)
 
 
 def summary_metrics(results: dict) -> dict[str, float]:

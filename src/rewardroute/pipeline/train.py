@@ -33,6 +33,9 @@ def train(cfg: DictConfig) -> float | None:
     if cfg.router.module is None:
         raise ValueError(f"router={cfg.router.name} is a baseline, a method of task=benchmark sweeps; task=train trains "
                          "a router (e.g. router=zooter) and reports every baseline beside it")
+    if cfg.get("ckpt_path"):
+        raise ValueError(f"ckpt_path={cfg.ckpt_path} is read by task=evaluate; task=train trains a router from its "
+                         "start (it does not go on from a checkpoint): leave ckpt_path out, or add task=evaluate")
     start(cfg)
     matrix = load_matrix(cfg)
     baselines, choices = checked_reporting(cfg, matrix)
@@ -52,13 +55,14 @@ def cross_fit(cfg: DictConfig, matrix) -> float | None:
 
     from rewardroute.data.splits import fold_splits
     from rewardroute.evaluation.baselines import baseline_routes
-    from rewardroute.evaluation.router_analysis import Validation
-    from rewardroute.pipeline.loggers import build_loggers
+    from rewardroute.evaluation.router_analysis import FoldedValidation
+    from rewardroute.pipeline.loggers import build_loggers, log_config
     from rewardroute.pipeline.upstream import fits_tags, refit_tags
 
     k, n, e = cfg.data.cross_fit_folds, len(matrix.queries), len(matrix.experts)
     scores, probs = np.zeros((n, e), np.float32), np.zeros((n, e), np.float32)
     baselines, choices, best_vals, vals = {}, {"bma": [], "dataset_oracle": []}, [], []
+    test_fold, rank_zero = np.zeros(n, dtype=int), True
     refit = fits_tags(cfg, matrix)
     for f in range(k):
         fold = fold_splits(matrix, k, f, cfg.data.val_fraction, cfg.data.split_seed)
@@ -66,9 +70,11 @@ def cross_fit(cfg: DictConfig, matrix) -> float | None:
             fold = refit_tags(cfg, fold)
         log.info("cross-fitting: fold %d of %d, %s queries", f + 1, k, fold.queries["split"].value_counts().to_dict())
         fitted = fit(cfg, fold, Path(cfg.paths.output_dir) / f"fold{f}", loggers=[])
-        if fitted is None:
-            return None
+        if fitted is None:  # another DDP rank: it trains every fold beside rank zero (each fit is collective)
+            rank_zero = False
+            continue
         test = fold.mask("test")
+        test_fold[test] = f
         scores[test], probs[test] = predict(fitted.module, fitted.datamodule, cfg.trainer, fitted.checkpoint)
         routes, chosen = baseline_routes(fold, OmegaConf.to_container(cfg.data.proxy_train))
         vals.append(validation(fitted.module, fitted.datamodule, cfg.trainer, fold, chosen["bma"]))
@@ -77,13 +83,20 @@ def cross_fit(cfg: DictConfig, matrix) -> float | None:
         choices["bma"].append(chosen["bma"])
         choices["dataset_oracle"].append(chosen["dataset_oracle"])
         best_vals.append(fitted.best_val)
+    if not rank_zero:
+        return None
     everything = replace(matrix, queries=matrix.queries.assign(split="test"))
     known = [v for v in best_vals if v is not None]
-    vals = [v for v in vals if v is not None]  # the folds' validation queries, for the fallback threshold
-    val = Validation(*(np.concatenate([getattr(v, f) for v in vals]) for f in ("probs", "metric", "bma"))) if vals else None
+    val = FoldedValidation(vals, test_fold)  # each fold's fallback threshold, for its own test queries
     notes = [(f"cross-fitted over {k} folds: each query routed by a router trained on the other folds; BMA and the "
               f"dataset oracle chosen on the other folds (BMA per fold: {', '.join(choices['bma'])})")]
-    return report(cfg, everything, scores, probs, val, baselines, choices, build_loggers(cfg.logger),
+    out = Path(cfg.paths.output_dir)
+    folds = [json.loads((out / f"fold{f}" / "timing.json").read_text()) for f in range(k)]
+    (out / "timing.json").write_text(json.dumps({"train_seconds": sum(t["train_seconds"] for t in folds),
+                                                 "folds": folds}, indent=2) + "\n")
+    loggers = build_loggers(cfg.logger)
+    log_config(loggers, cfg)
+    return report(cfg, everything, scores, probs, val, baselines, choices, loggers,
                   float(np.mean(known)) if known else None, None, notes)
 
 
@@ -96,11 +109,12 @@ def evaluate_checkpoint(cfg: DictConfig) -> None:
     experts the run's scores told apart tie, and the first of them is taken."""
     from rewardroute.data.load import load_matrix
     from rewardroute.evaluation.router_analysis import Validation
-    from rewardroute.pipeline.loggers import build_loggers
+    from rewardroute.pipeline.loggers import build_loggers, log_config
     from rewardroute.pipeline.predictions import routed_with
 
     if not cfg.ckpt_path or not Path(cfg.ckpt_path).is_file():
         raise FileNotFoundError(f"task=evaluate needs ckpt_path=<a checkpoint written by task=train>, got {cfg.ckpt_path!r}")
+    check_same_split(cfg)
     start(cfg)
     matrix = load_matrix(cfg)
     baselines, choices = checked_reporting(cfg, matrix)
@@ -116,8 +130,38 @@ def evaluate_checkpoint(cfg: DictConfig) -> None:
         val = validation(parts.module, parts.datamodule, cfg.trainer, matrix, choices["bma"])
         source = "predicted again"
     log.info("task=evaluate: the probabilities %s", source)
-    report(cfg, matrix, scores, probs, val, baselines, choices, build_loggers(cfg.logger), None, cfg.ckpt_path,
+    loggers = build_loggers(cfg.logger)
+    log_config(loggers, cfg)
+    report(cfg, matrix, scores, probs, val, baselines, choices, loggers, None, cfg.ckpt_path,
            [*parts.module.fit_notes(matrix.subsets), f"probabilities {source}"])
+
+
+SPLIT_KEYS = ("name", "test_fraction", "val_fraction", "split_seed", "cross_fit_folds")  # what draws the split
+
+
+def check_same_split(cfg: DictConfig) -> None:
+    """task=evaluate scores the test split this config draws: the checkpoint's run (its .hydra/config.yaml, in
+    the checkpoint's folder or up to two above) must have drawn the same one, or its router would be scored on
+    queries it trained on. A cross-fitted run's folds each had a test fold of their own: not one split."""
+    if cfg.data.cross_fit_folds:
+        raise ValueError("task=evaluate routes one test split with one checkpoint; data.cross_fit_folds trains a "
+                         "router per fold, each with its own test fold (the cross-fitted run's results.md reports "
+                         "them): leave out data.cross_fit_folds")
+    saved = next((p / ".hydra" / "config.yaml" for p in Path(cfg.ckpt_path).resolve().parents[:3]
+                  if (p / ".hydra" / "config.yaml").is_file()), None)
+    if saved is None:
+        log.warning("task=evaluate: no .hydra/config.yaml beside %s, so whether its run drew this test split is not "
+                    "checked", cfg.ckpt_path)
+        return
+    run = OmegaConf.load(saved).get("data") or {}
+    differ = [f"data.{k}: {run[k]!r} in {saved}, {cfg.data.get(k)!r} here" for k in SPLIT_KEYS
+              if k in run and run[k] != cfg.data.get(k)]
+    if run.get("cross_fit_folds"):
+        differ.append(f"the run was cross-fitted ({run['cross_fit_folds']} folds): each fold's router trained on "
+                      "the queries of the other folds")
+    if differ:
+        raise ValueError(f"task=evaluate ckpt_path={cfg.ckpt_path}: its run drew another split, so its router would "
+                         "be scored on queries it may have trained on: " + "; ".join(differ))
 
 
 def routes_as_saved(parts: RouterParts, matrix, saved: np.ndarray, trainer_cfg: DictConfig, n: int = 32) -> bool:
@@ -200,6 +244,8 @@ def fit_keeping_best(cfg: DictConfig, module, datamodule, monitor: str, loggers:
     from hydra.utils import instantiate
     from lightning.pytorch.callbacks import ModelCheckpoint, Timer
 
+    from rewardroute.pipeline.loggers import log_config
+
     checkpoint = ModelCheckpoint(
         dirpath=checkpoint_dir, filename="best-epoch{epoch}", auto_insert_metric_name=False,
         monitor=monitor if (datamodule.split == "val").any() else None, mode="max", save_top_k=1,
@@ -209,8 +255,7 @@ def fit_keeping_best(cfg: DictConfig, module, datamodule, monitor: str, loggers:
     trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=[checkpoint, timer], **trainer_overrides)
     params = {"params/total": sum(p.numel() for p in module.parameters()),
               "params/trainable": sum(p.numel() for p in module.parameters() if p.requires_grad)}
-    for logger in trainer.loggers:
-        logger.log_hyperparams({**OmegaConf.to_container(cfg, resolve=True), **params})
+    log_config(trainer.loggers, cfg, **params)
     trainer.fit(module, datamodule=datamodule)
     return trainer, checkpoint, timer, params
 
@@ -375,7 +420,7 @@ def report(cfg, matrix, scores, probs, val, baselines, choices, loggers, best_va
     from rewardroute.evaluation.evaluate import evaluate
     from rewardroute.evaluation.metrics import groups_within
     from rewardroute.evaluation.report import write_report
-    from rewardroute.evaluation.router_analysis import analyse
+    from rewardroute.evaluation.router_analysis import Validation, analyse
     from rewardroute.pipeline.loggers import log_results
     from rewardroute.pipeline.predictions import write_predictions
 
@@ -385,7 +430,7 @@ def report(cfg, matrix, scores, probs, val, baselines, choices, loggers, best_va
     out_dir = Path(cfg.paths.output_dir)
     ids = matrix.queries["query_id"]
     splits = {"test": (ids[test], probs)}
-    if val is not None and matrix.mask("val").sum() == len(val.probs):  # a cross-fit's folds share no val split
+    if isinstance(val, Validation) and matrix.mask("val").sum() == len(val.probs):  # not a cross-fit's folds
         splits["val"] = (ids[matrix.mask("val")], val.probs)
     write_predictions(out_dir, experts, splits)  # first: what was routed is kept whatever fails below
     one_hot = np.eye(len(experts))

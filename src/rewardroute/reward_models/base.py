@@ -23,7 +23,7 @@ from torchmetrics import MaxMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from rewardroute.reward_models.bradley_terry import PairMetrics, bradley_terry, centring
-from rewardroute.routers.base import Router, mlp
+from rewardroute.routers.base import Router, check_scheduler, mlp
 
 
 class EncoderHead(nn.Module):
@@ -64,6 +64,7 @@ class RewardModel(L.LightningModule):
         `scheduler` is {name, warmup_ratio} for transformers.get_scheduler; `margin` and `center_weight` shape
         the loss (bradley_terry.py)."""
         super().__init__()
+        check_scheduler(scheduler)
         self.save_hyperparameters(ignore=["encoder", "optimizer"])
         self.domains = list(domains)
         if self.routed and len(self.domains) < 2:

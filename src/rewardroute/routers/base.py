@@ -23,6 +23,22 @@ from torch import nn
 from torchmetrics import MaxMetric, MeanMetric
 
 
+def check_scheduler(scheduler: dict | None) -> None:
+    """A name transformers.get_scheduler knows and a warm-up share of the run in [0, 1), before training: a
+    warm-up past the run's end would never reach the learning rate asked for."""
+    from transformers import SchedulerType
+
+    if not scheduler:
+        return
+    names = [s.value for s in SchedulerType]
+    if scheduler["name"] not in names:
+        raise ValueError(f"scheduler.name={scheduler['name']!r} (router.scheduler, or rm.scheduler for a reward "
+                         f"model) is not one of transformers.get_scheduler's: {names}")
+    if not 0 <= scheduler.get("warmup_ratio", 0.0) < 1:
+        raise ValueError(f"scheduler.warmup_ratio={scheduler['warmup_ratio']} (router.scheduler, or rm.scheduler "
+                         "for a reward model) is the share of the training steps spent warming up: it must be in [0, 1)")
+
+
 class Router(L.LightningModule):
     def __init__(
         self,
@@ -36,6 +52,7 @@ class Router(L.LightningModule):
         carry precomputed `features`. `optimizer` is a partial taking the parameters; `scheduler` is
         {name, warmup_ratio} for transformers.get_scheduler."""
         super().__init__()
+        check_scheduler(scheduler)
         self.save_hyperparameters(ignore=["encoder", "optimizer"])
         self.encoder = encoder
         self.optimizer_factory = optimizer or torch.optim.AdamW

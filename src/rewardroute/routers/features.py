@@ -43,12 +43,13 @@ def tokenized(texts: list[str], tokenizer, max_length: int, cache_dir: str, back
 
 
 @torch.inference_mode()
-def embed(texts: list[str], encoder, tokenizer, max_length: int, batch_size: int, device: str) -> np.ndarray:
+def embed(texts: list[str], encoder, tokenizer, max_length: int, batch_size: int, device: str,
+          desc: str = "embedding queries") -> np.ndarray:
     """Pooled embeddings of `texts`, batched in order of length (little padding), returned in input order."""
     encoder = encoder.to(device).eval()
     order = np.argsort([-len(t) for t in texts], kind="stable")
     out = np.zeros((len(texts), encoder.dim), dtype=np.float32)
-    for start in tqdm(range(0, len(texts), batch_size), desc="embedding queries", unit="batch"):
+    for start in tqdm(range(0, len(texts), batch_size), desc=desc, unit="batch"):
         rows = order[start : start + batch_size]
         batch = tokenizer([texts[i] for i in rows], truncation=True, max_length=max_length, padding=True, return_tensors="pt")
         vectors = encoder(batch["input_ids"].to(device), batch["attention_mask"].to(device))
@@ -56,14 +57,26 @@ def embed(texts: list[str], encoder, tokenizer, max_length: int, batch_size: int
     return out
 
 
+PIECE = 2048  # texts per cached piece of embeddings: a first embedding that is stopped keeps the pieces it made
+
+
 def embedded(
     texts: list[str], encoder, tokenizer, max_length: int, batch_size: int, device: str, cache_dir: str, backbone_key: str
 ):
-    """A data set with the frozen encoder's `features`, one row per text, in order."""
+    """A data set with the frozen encoder's `features`, one row per text, in order: cached in pieces of PIECE
+    texts, each under its own key, so that a run stopped while embedding many queries starts again where it was."""
     import datasets
 
-    def build():
-        return datasets.Dataset.from_dict({"features": embed(texts, encoder, tokenizer, max_length, batch_size, device)})
+    starts = range(0, max(len(texts), 1), PIECE)
+    pieces = []
+    for n, start in enumerate(starts, 1):
+        piece = texts[start : start + PIECE]
+        desc = "embedding queries" + (f" (piece {n} of {len(starts)})" if len(starts) > 1 else "")
 
-    key = content_hash("embeddings", backbone_key, max_length, texts)
-    return _cached(Path(cache_dir) / "embeddings" / key, build)
+        def build(piece=piece, desc=desc):
+            return datasets.Dataset.from_dict({"features": embed(piece, encoder, tokenizer, max_length, batch_size,
+                                                                 device, desc)})
+
+        key = content_hash("embeddings", backbone_key, max_length, piece)
+        pieces.append(_cached(Path(cache_dir) / "embeddings" / key, build))
+    return pieces[0] if len(pieces) == 1 else datasets.concatenate_datasets(pieces)
