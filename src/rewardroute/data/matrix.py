@@ -194,14 +194,16 @@ def _filter(long: pd.DataFrame, column: str, keep: list[str] | None, key: str) -
     return long[long[column].isin(keep)]
 
 
+def is_number(v) -> bool:
+    """A finite number, not a bool: what a score or metric must be where it is not null."""
+    return isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v)
+
+
 def _numeric(long: pd.DataFrame, column: str) -> tuple[pd.Series, pd.Series]:
     """Scores as floats; a value that is neither null nor a number is an error naming its row."""
 
     def is_null(v) -> bool:
         return v is None or (isinstance(v, float) and math.isnan(v))
-
-    def is_number(v) -> bool:
-        return isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v)
 
     values = long[column]
     null = values.map(is_null)

@@ -45,8 +45,7 @@ def calibration(probs, metric, bins: int = 10) -> dict:
 def fallback_routes(probs, bma, threshold) -> tuple[np.ndarray, float]:
     """One-hot routes [n, E]: the argmax expert, or the BMA expert (`bma`: its index, or one per query, as BMA
     differs between cross-fitting folds) where the confidence is below `threshold` (one, or one per query: each
-    cross-fitting fold's own); and the share of queries that
-    fell back."""
+    cross-fitting fold's own); and the share of queries that fell back."""
     probs = np.asarray(probs, dtype=float)
     back = probs.max(axis=1) < threshold
     return np.eye(probs.shape[1])[np.where(back, bma, probs.argmax(axis=1))], float(back.mean())

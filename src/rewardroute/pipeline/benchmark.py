@@ -125,13 +125,11 @@ def run_job(cfg: DictConfig, queries: pd.DataFrame, matrix) -> dict:
 def check_unseen(cfg: DictConfig, queries: pd.DataFrame, matrix) -> None:
     """The subset's queries must not be queries the router or BMA learnt from (the `data` matrix's train and
     validation splits, by text up to case and spacing): e.g. AlpacaEval's koala within data=alpaca_eval_queries."""
-    from rewardroute.data.splits import split_labels
 
     def text(q: str) -> str:
         return " ".join(q.split()).casefold()
 
-    split = split_labels(matrix.queries, cfg.data.test_fraction, cfg.data.val_fraction, cfg.data.split_seed)
-    learnt = {text(q) for q in matrix.queries["query"][split != "test"]}
+    learnt = {text(q) for q in matrix.queries["query"][~matrix.mask("test")]}
     seen = [i for i, q in zip(queries["query_id"], queries["query"]) if text(q) in learnt]
     if seen:
         raise DataError(f"benchmark {cfg.benchmark.name}: {len(seen)} of its {len(queries)} queries are training or "

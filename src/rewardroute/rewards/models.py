@@ -9,11 +9,10 @@ are its config and, hashed, part of the key of its scores in the artifact store.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 
 from rewardroute.data.jsonl import recorded_values
-from rewardroute.data.matrix import DataError
+from rewardroute.data.matrix import DataError, is_number
 
 
 @dataclass
@@ -90,16 +89,13 @@ class Recorded:
 
     def scores(self, expert: str) -> dict[str, float | None]:
         """{query_id: score} of one expert, by its name in the file."""
-        scores = recorded_values(self.path, self.model_field, expert, self.score_field, is_score,
-                                 "a finite number, or null for an unknown score")
+        scores = recorded_values(self.path, self.model_field, expert, self.score_field,
+                                 lambda v: v is None or is_number(v), "a finite number, or null for an unknown score")
         if not scores:
             raise DataError(f"{self.path}: no scores of {expert!r} ({self.model_field} field); a generating expert's "
                             "name in the pool, or a recorded one's model, must be its name in this file")
         return scores
 
-
-def is_score(value) -> bool:
-    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value))
 
 
 @dataclass

@@ -26,10 +26,10 @@ from torchmetrics import MaxMetric, MeanMetric
 def check_scheduler(scheduler: dict | None) -> None:
     """A name transformers.get_scheduler knows and a warm-up share of the run in [0, 1), before training: a
     warm-up past the run's end would never reach the learning rate asked for."""
-    from transformers import SchedulerType
-
     if not scheduler:
         return
+    from transformers import SchedulerType
+
     names = [s.value for s in SchedulerType]
     if scheduler["name"] not in names:
         raise ValueError(f"scheduler.name={scheduler['name']!r} (router.scheduler, or rm.scheduler for a reward "
