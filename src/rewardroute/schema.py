@@ -191,6 +191,7 @@ class RunConfig:
     tags: list[str] = field(default_factory=list)
     seed: int = 42
     ckpt_path: str | None = None  # task=evaluate: the router checkpoint to evaluate
+    resume: str | None = None  # task=train / train_rm: a killed run's folder, to go on in (pipeline/resume.py)
     runs: list[str] = field(default_factory=list)  # task=ensemble: folders of task=train runs to combine
     dir: Any = None  # task=report: the sweep folder of task=benchmark jobs, or a list of such folders
     data: DataConfig = field(default_factory=DataConfig)
@@ -217,3 +218,5 @@ def register_configs() -> None:
     ConfigStore.instance().store(name="run_schema", node=RunConfig)
     if not OmegaConf.has_resolver("project_root"):
         OmegaConf.register_new_resolver("project_root", lambda: str(PROJECT_ROOT))
+    if not OmegaConf.has_resolver("or_default"):  # ${or_default:${key},default}: the key's value unless it is null
+        OmegaConf.register_new_resolver("or_default", lambda value, default: default if value is None else value)

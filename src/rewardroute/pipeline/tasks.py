@@ -36,6 +36,10 @@ def run_task(cfg: DictConfig):
         raise ValueError(f"task={cfg.task!r} is not a task; choose one of {sorted(TASKS)}")
     from rewardroute.pipeline.ddp import ddp_job
 
+    if cfg.get("resume"):
+        from rewardroute.pipeline.resume import check_resume
+
+        check_resume(cfg)
     module, name = TASKS[cfg.task].split(":")
     failed = True
     try:

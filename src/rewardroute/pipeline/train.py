@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -34,8 +35,8 @@ def train(cfg: DictConfig) -> float | None:
         raise ValueError(f"router={cfg.router.name} is a baseline, a method of task=benchmark sweeps; task=train trains "
                          "a router (e.g. router=zooter) and reports every baseline beside it")
     if cfg.get("ckpt_path"):
-        raise ValueError(f"ckpt_path={cfg.ckpt_path} is read by task=evaluate; task=train trains a router from its "
-                         "start (it does not go on from a checkpoint): leave ckpt_path out, or add task=evaluate")
+        raise ValueError(f"ckpt_path={cfg.ckpt_path} is read by task=evaluate; task=train goes on with a killed run "
+                         "by resume=<its folder>: leave ckpt_path out, or add task=evaluate")
     start(cfg)
     matrix = load_matrix(cfg)
     baselines, choices = checked_reporting(cfg, matrix)
@@ -238,25 +239,35 @@ def fit_keeping_best(cfg: DictConfig, module, datamodule, monitor: str, loggers:
                      **trainer_overrides):
     """A trainer from the config (with `trainer_overrides`) and `loggers`; the config and parameter counts
     logged; fit, checkpointing the epoch with the highest `monitor` on validation into `checkpoint_dir` (weights
-    only; the last epoch's without a validation split; none under fast_dev_run) and timing the fit loop.
+    only; the last epoch's without a validation split; none under fast_dev_run) beside the last epoch's full
+    state (`last.ckpt`, which `resume=<run folder>` goes on from), and timing the fit loop.
     Returns (trainer, checkpoint callback, timer, parameter counts {"params/total", "params/trainable"}).
     Routers and reward models (train_rm.py) train here."""
     from hydra.utils import instantiate
     from lightning.pytorch.callbacks import ModelCheckpoint, Timer
 
     from rewardroute.pipeline.loggers import log_config
+    from rewardroute.pipeline.resume import LastCheckpoint
 
     checkpoint = ModelCheckpoint(
         dirpath=checkpoint_dir, filename="best-epoch{epoch}", auto_insert_metric_name=False,
         monitor=monitor if (datamodule.split == "val").any() else None, mode="max", save_top_k=1,
         save_weights_only=True,
     )
-    timer = Timer()
-    trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=[checkpoint, timer], **trainer_overrides)
+    timer, last = Timer(), LastCheckpoint(checkpoint_dir, cfg)
+    trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=[checkpoint, last, timer],
+                          **trainer_overrides)
     params = {"params/total": sum(p.numel() for p in module.parameters()),
               "params/trainable": sum(p.numel() for p in module.parameters() if p.requires_grad)}
     log_config(trainer.loggers, cfg, **params)
-    trainer.fit(module, datamodule=datamodule)
+    resume_from = checkpoint_dir / "last.ckpt"
+    resume_from = resume_from if cfg.get("resume") and resume_from.is_file() else None  # else a fit not yet begun
+    if resume_from:
+        log.info("resuming: going on from %s", resume_from)
+    with warnings.catch_warnings():
+        if resume_from:  # the folder holds the killed fit's checkpoints, as it should
+            warnings.filterwarnings("ignore", message="Checkpoint directory .* exists and is not empty")
+        trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from)
     return trainer, checkpoint, timer, params
 
 
