@@ -35,7 +35,8 @@ def same_run(a, b):
     pd.testing.assert_frame_equal(pd.read_parquet(a / "predictions.parquet"), pd.read_parquet(b / "predictions.parquet"))
 
 
-def test_a_killed_run_resumed_ends_as_the_unbroken_run(compose_cfg, tmp_path, kill):
+@pytest.mark.parametrize("how", ["resume", "requeued"])
+def test_a_killed_run_resumed_ends_as_the_unbroken_run(compose_cfg, tmp_path, kill, monkeypatch, how):
     epochs = ["trainer.max_epochs=3"]
     run_task(compose_cfg(*TINY, *epochs, out="unbroken"))
     kill(epoch=2)
@@ -43,8 +44,10 @@ def test_a_killed_run_resumed_ends_as_the_unbroken_run(compose_cfg, tmp_path, ki
         run_task(compose_cfg(*TINY, *epochs, out="killed"))
     killed = tmp_path / "killed"
     assert (killed / "checkpoints" / "last.ckpt").is_file() and not (killed / "results.json").exists()
-    kill(epoch=-1)  # nothing more is killed
-    run_task(compose_cfg(*TINY, *epochs, f"resume={killed}", out="killed"))
+    kill(epoch=0)  # a run that trained again from its start would be killed
+    if how == "requeued":  # SLURM runs the job again in its folder, as it was
+        monkeypatch.setenv("SLURM_RESTART_COUNT", "1")
+    run_task(compose_cfg(*TINY, *epochs, *([f"resume={killed}"] if how == "resume" else []), out="killed"))
     same_run(tmp_path / "unbroken", killed)
     names = [sorted(p.name for p in (run / "checkpoints").iterdir()) for run in (killed, tmp_path / "unbroken")]
     assert names[0] == names[1]  # the best epoch's weights, and last.ckpt

@@ -102,7 +102,7 @@ class TrainerConfig:
     enable_model_summary: bool | None = None
     profiler: str | None = None
     sync_batchnorm: bool = False
-    default_root_dir: str | None = None
+    default_root_dir: str | None = "${paths.output_dir}"  # what Lightning writes by itself (e.g. a SLURM hpc_ckpt) stays in the run
 
 
 @dataclass

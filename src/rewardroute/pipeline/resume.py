@@ -1,4 +1,5 @@
-"""Going on with a killed run: `python run.py <its overrides> resume=<its folder>`.
+"""Going on with a killed run: `python run.py <its overrides> resume=<its folder>`, or by itself in a SLURM job
+that SLURM requeued (after preemption: submitit requeues Hydra's jobs in their folders).
 
 Every fit keeps the full state of its last finished epoch in `checkpoints/last.ckpt` (a cross-fit fold in
 `fold<k>/checkpoints/`, a reward model's phases in `<phase>_checkpoints/`): weights, optimiser, scheduler, loops,
@@ -9,6 +10,7 @@ returns at once, a fold not started trains from its start), and it ends as the u
 
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 
@@ -38,6 +40,16 @@ def check_resume(cfg: DictConfig) -> None:
     if not any(folder.glob("**/last.ckpt")):
         raise FileNotFoundError(f"resume={cfg.resume}: no last.ckpt under that folder (a fit keeps one from the end of "
                                 "its first epoch on): run it again from its start, without resume")
+
+
+def resume_point(cfg: DictConfig, checkpoint_dir: Path) -> Path | None:
+    """The last.ckpt that a fit into `checkpoint_dir` goes on from: there is one, the fit works in the run's own
+    folder (not a stage's store, which other runs share), and the run resumes (resume=...) or is a requeued SLURM
+    job (SLURM_RESTART_COUNT > 0)."""
+    last = (checkpoint_dir / "last.ckpt").resolve()
+    own = Path(cfg.paths.output_dir).resolve() in last.parents
+    requeued = int(os.environ.get("SLURM_RESTART_COUNT") or 0) > 0
+    return last if last.is_file() and own and (cfg.get("resume") or requeued) else None
 
 
 def config_differences(saved: dict, current: dict) -> list[str]:

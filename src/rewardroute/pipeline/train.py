@@ -247,7 +247,7 @@ def fit_keeping_best(cfg: DictConfig, module, datamodule, monitor: str, loggers:
     from lightning.pytorch.callbacks import ModelCheckpoint, Timer
 
     from rewardroute.pipeline.loggers import log_config
-    from rewardroute.pipeline.resume import LastCheckpoint
+    from rewardroute.pipeline.resume import LastCheckpoint, resume_point
 
     checkpoint = ModelCheckpoint(
         dirpath=checkpoint_dir, filename="best-epoch{epoch}", auto_insert_metric_name=False,
@@ -260,8 +260,7 @@ def fit_keeping_best(cfg: DictConfig, module, datamodule, monitor: str, loggers:
     params = {"params/total": sum(p.numel() for p in module.parameters()),
               "params/trainable": sum(p.numel() for p in module.parameters() if p.requires_grad)}
     log_config(trainer.loggers, cfg, **params)
-    resume_from = checkpoint_dir / "last.ckpt"
-    resume_from = resume_from if cfg.get("resume") and resume_from.is_file() else None  # else a fit not yet begun
+    resume_from = resume_point(cfg, checkpoint_dir)
     if resume_from:
         log.info("resuming: going on from %s", resume_from)
     with warnings.catch_warnings():
