@@ -192,7 +192,8 @@ class RunConfig:
     seed: int = 42
     ckpt_path: str | None = None  # task=evaluate: the router checkpoint to evaluate
     resume: str | None = None  # task=train / train_rm: a killed run's folder, to go on in (pipeline/resume.py)
-    runs: list[str] = field(default_factory=list)  # task=ensemble: folders of task=train runs to combine
+    runs: list[str] = field(default_factory=list)  # task=ensemble, task=route: folders of task=train runs
+    queries: str | None = None  # task=route: a jsonl (a "query" per row) or text file (a query a line) to route
     dir: Any = None  # task=report: the sweep folder of task=benchmark jobs, or a list of such folders
     data: DataConfig = field(default_factory=DataConfig)
     labels: LabelsConfig = field(default_factory=LabelsConfig)

@@ -74,9 +74,8 @@ SAME_DATA = ("name", "root", "source", "experts", "subsets", "null_scores", "tes
              "split_seed", "cross_fit_folds")
 
 
-def member(cfg: DictConfig, run: Path) -> tuple[DictConfig, Path]:
-    """The config a run was trained with (its router, backbone and labels; data, paths and trainer from `cfg`)
-    and its best checkpoint."""
+def trained_run(run: Path) -> tuple[DictConfig, Path]:
+    """The config a finished task=train run saved (unresolved) and its best checkpoint."""
     saved = run / ".hydra" / "config.yaml"
     checkpoints = sorted((run / "checkpoints").glob("best-epoch*.ckpt"))
     if not saved.is_file() or len(checkpoints) != 1:
@@ -84,7 +83,13 @@ def member(cfg: DictConfig, run: Path) -> tuple[DictConfig, Path]:
                                 f".hydra/config.yaml and one checkpoints/best-epoch*.ckpt, found "
                                 f"{'the config' if saved.is_file() else 'no config'} and {len(checkpoints)} "
                                 "checkpoints (cross-fitted and fast_dev_run runs keep none)")
-    member_cfg = OmegaConf.load(saved)
+    return OmegaConf.load(saved), checkpoints[0]
+
+
+def member(cfg: DictConfig, run: Path) -> tuple[DictConfig, Path]:
+    """The config a run was trained with (its router, backbone and labels; data, paths and trainer from `cfg`)
+    and its best checkpoint."""
+    member_cfg, checkpoint = trained_run(run)
     # what decides the rows, the columns and the splits: a member trained otherwise would route queries it trained on
     theirs, ours = OmegaConf.to_container(member_cfg.data), OmegaConf.to_container(cfg.data)
     for key in SAME_DATA:
@@ -93,7 +98,7 @@ def member(cfg: DictConfig, run: Path) -> tuple[DictConfig, Path]:
                              f"data.{key}={ours.get(key)}: its splits or experts would not be this ensemble's")
     for key in ("data", "paths", "trainer"):  # this run's, resolved: the member's may name another machine
         member_cfg[key] = OmegaConf.create(OmegaConf.to_container(cfg[key], resolve=True))
-    return member_cfg, checkpoints[0]
+    return member_cfg, checkpoint
 
 
 def borda(probs: list[np.ndarray]) -> np.ndarray:

@@ -17,6 +17,7 @@ TASKS = {
     "train": "rewardroute.pipeline.train:train",  # train a router, evaluate it and every baseline
     "evaluate": "rewardroute.pipeline.train:evaluate_checkpoint",  # route and report with a trained checkpoint
     "ensemble": "rewardroute.pipeline.ensemble:ensemble",  # trained routers by Borda count: route, report
+    "route": "rewardroute.pipeline.route:route",  # send new queries (a file) to experts with trained routers
     "export": "rewardroute.pipeline.export:export",  # write the response matrix as long jsonl
     "generate": "rewardroute.pipeline.stages:generate_task",  # every expert answers every query
     "score": "rewardroute.pipeline.stages:score_task",  # ... and the reward model (and judge) scores the answers

@@ -171,10 +171,15 @@ def routes_as_saved(parts: RouterParts, matrix, saved: np.ndarray, trainer_cfg: 
     run's (another backbone, max_length, ...)."""
     texts = matrix.queries.loc[matrix.mask("test"), "query"].reset_index(drop=True)
     rows = np.union1d(np.arange(min(n, len(texts))), texts.str.len().nlargest(n).index.to_numpy())
-    sample = parts.datamodule_for(texts[rows].tolist(), {}, np.array(["test"] * len(rows)))
-    sample.prepare_data()
-    sample.setup("predict")
-    return bool(np.allclose(predict(parts.module, sample, trainer_cfg, None)[1], saved[rows], atol=1e-5))
+    return bool(np.allclose(probabilities_of(parts, texts[rows].tolist(), trainer_cfg), saved[rows], atol=1e-5))
+
+
+def probabilities_of(parts: RouterParts, texts: list[str], trainer_cfg: DictConfig) -> np.ndarray:
+    """The router's probabilities [texts, experts] for any queries, featurised as its training queries were."""
+    queries = parts.datamodule_for(texts, {}, np.array(["test"] * len(texts)))
+    queries.prepare_data()
+    queries.setup("predict")
+    return predict(parts.module, queries, trainer_cfg, None)[1]
 
 
 def restored(cfg: DictConfig, matrix, ckpt_path: str) -> RouterParts:

@@ -1,0 +1,123 @@
+"""Routing new queries with trained routers: `task=route`, or `load_router` from Python.
+
+    python run.py task=route "runs=['outputs/routerdc/runs/<date-time>']" queries=my_queries.jsonl
+
+    from rewardroute.pipeline.route import load_router
+    router = load_router("outputs/routerdc/runs/<date-time>")
+    router.route(["What is 7 * 8?"])          # the expert for each query
+    router.probabilities(["What is 7 * 8?"])  # a DataFrame, one column per expert
+
+Each router is rebuilt as its run trained it (the run's .hydra/config.yaml, with this command's paths and
+trainer) and given its best checkpoint's weights. Its response matrix is read again: the router's experts and
+some featurisations (a bag of words' vocabulary) come from its training queries. Several runs route by their
+Borda count, as `task=ensemble` does. The queries: a jsonl file whose rows hold a `query` string (and a
+`query_id`, kept; else the row number), or a text file with one query a line.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainedRouter:
+    run: Path
+    experts: list[str]
+    parts: object  # pipeline.train.RouterParts, with the checkpoint's weights
+    trainer: DictConfig
+
+    def probabilities(self, queries: list[str]):
+        """A DataFrame [queries, experts] of the router's probabilities."""
+        import pandas as pd
+
+        from rewardroute.pipeline.train import probabilities_of
+
+        return pd.DataFrame(probabilities_of(self.parts, list(queries), self.trainer), columns=self.experts)
+
+    def route(self, queries: list[str]) -> list[str]:
+        """The expert each query goes to."""
+        return self.probabilities(queries).idxmax(axis=1).tolist()
+
+
+def trained_router(run: Path, cfg: DictConfig) -> TrainedRouter:
+    """The router of a finished task=train run, with `cfg`'s paths and trainer."""
+    from rewardroute.data.load import load_matrix
+    from rewardroute.pipeline.ensemble import trained_run
+    from rewardroute.pipeline.train import build_router, load_weights
+
+    run_cfg, checkpoint = trained_run(run)
+    for key in ("paths", "trainer"):  # this machine's, resolved: the run's may name another one
+        run_cfg[key] = OmegaConf.create(OmegaConf.to_container(cfg[key], resolve=True))
+    matrix = load_matrix(run_cfg)
+    parts = build_router(run_cfg, matrix)
+    load_weights(parts.module, str(checkpoint))
+    return TrainedRouter(run, list(matrix.experts), parts, run_cfg.trainer)
+
+
+def load_router(run: str | Path, *overrides: str) -> TrainedRouter:
+    """The router of a finished task=train run folder, ready to route; `overrides` are run.py's, for this
+    machine's paths and trainer (e.g. "trainer=gpu", "paths.data_dir=/data")."""
+    import tempfile
+
+    from rewardroute.main import compose_config
+
+    return trained_router(Path(run), compose_config(list(overrides), tempfile.mkdtemp()))
+
+
+def read_queries(path: str) -> list[dict]:
+    """[{query_id, query}] from a jsonl file (a `query` string per row) or a text file (a query a line)."""
+    from rewardroute.data.jsonl import read_rows
+    from rewardroute.data.matrix import DataError
+
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"queries={path}: no such file")
+    if Path(path).suffix not in (".jsonl", ".gz"):
+        lines = [(n, line.strip()) for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1)]
+        return [{"query_id": str(n), "query": text} for n, text in lines if text]
+    queries = []
+    for row in read_rows(path):
+        if not isinstance(row.get("query"), str):
+            raise DataError(f"{path}, row {row['row']}: expected a 'query' string, got {row.get('query')!r}")
+        queries.append({"query_id": str(row.get("query_id", row["row"])), "query": row["query"]})
+    return queries
+
+
+def route(cfg: DictConfig) -> Path:
+    """`task=route`: routes.jsonl in the run folder (query_id, query, expert, each expert's probability, or
+    Borda share for several runs); logs how many queries each expert got. Returns the file's path."""
+    from rewardroute.cache import write_files
+    from rewardroute.pipeline.ensemble import borda
+    from rewardroute.pipeline.train import probabilities_of, start
+
+    if not cfg.runs or not cfg.get("queries"):
+        raise ValueError("task=route needs runs=[<folder of a task=train run>] (several route by their Borda count) "
+                         f"and queries=<a jsonl or text file of queries>; got runs={list(cfg.runs)}, "
+                         f"queries={cfg.get('queries')!r}")
+    queries = read_queries(cfg.queries)
+    start(cfg)
+    routers = [trained_router(Path(run), cfg) for run in cfg.runs]
+    for other in routers[1:]:
+        if other.experts != routers[0].experts:
+            raise ValueError(f"runs: {other.run} routes among {other.experts}, {routers[0].run} among "
+                             f"{routers[0].experts}: an ensemble's routers share their experts")
+    texts, experts = [q["query"] for q in queries], routers[0].experts
+    probs = [probabilities_of(r.parts, texts, r.trainer) for r in routers]
+    probs = probs[0] if len(probs) == 1 else borda(probs)
+    chosen = probs.argmax(axis=1)
+    lines = [json.dumps({**q, "expert": experts[c], "probabilities": dict(zip(experts, map(float, p)))})
+             for q, c, p in zip(queries, chosen, probs)]
+    path = write_files(cfg.paths.output_dir, {"routes": ("routes.jsonl", lambda p: p.write_text(
+        "\n".join(lines) + "\n"))})["routes"]
+    counts = np.bincount(chosen, minlength=len(experts))
+    log.info("routed %d queries (%s): %s; written to %s", len(queries), "one router" if len(routers) == 1 else
+             f"Borda count of {len(routers)} routers", ", ".join(f"{e} {n}" for e, n in zip(experts, counts) if n),
+             path)
+    return path
