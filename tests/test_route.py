@@ -9,9 +9,10 @@ from conftest import TINY, run_entry
 
 from rewardroute.data.load import load_matrix
 from rewardroute.data.matrix import DataError
+from rewardroute.evaluation.cost import routes_at
 from rewardroute.main import compose_config
 from rewardroute.pipeline.ensemble import borda
-from rewardroute.pipeline.route import load_router
+from rewardroute.pipeline.route import load_router, routes_with_costs
 from rewardroute.pipeline.tasks import run_task
 
 
@@ -80,3 +81,25 @@ def test_bad_route_input_is_a_clear_error(trained, compose_cfg, tmp_path):
     good.write_text('{"query": "fine"}\n')
     with pytest.raises(FileNotFoundError, match="is not the folder of a finished task=train run"):
         run_task(compose_cfg(*TINY, "task=route", f"runs=['{tmp_path}']", f"queries={good}", out="route"))
+
+
+def test_cost_lambda_trades_the_routers_choice_for_cheaper_experts(trained, compose_cfg, tmp_path, cache_dir):
+    runs, test = trained
+    ids = list(test)[:40]
+    texts = [test[i] for i in ids]
+    router = load_router(runs[0], f"paths.cache_dir={cache_dir}")
+    sizes = {"generalist": 70, "mathcoder": 13, "wordsmith": 13, "scientist": 13, "lite": 1}  # expert_pool=synthetic
+    np.testing.assert_allclose(router.costs, [sizes[e] for e in router.experts])
+    probs = saved_probs(runs[0], ids).to_numpy()
+    norm = np.tile(router.costs / 70, (len(ids), 1))
+    for lam in (0.05, 0.2):
+        assert router.route(texts, cost_lambda=lam) == [router.experts[i] for i in routes_at(probs, norm, lam)]
+    assert set(router.route(texts, cost_lambda=1000)) == {"lite"}  # the cheapest, whatever the router prefers
+    assert router.route(texts) != router.route(texts, cost_lambda=1000)
+    path = tmp_path / "q.txt"
+    path.write_text("\n".join(texts))
+    run_task(compose_cfg(*TINY, "task=route", f"runs=['{runs[0]}']", f"queries={path}", "cost_lambda=0.2", out="r"))
+    rows = [json.loads(line) for line in (tmp_path / "r" / "routes.jsonl").read_text().splitlines()]
+    assert [r["expert"] for r in rows] == router.route(texts, cost_lambda=0.2)
+    with pytest.raises(ValueError, match="states no costs"):
+        routes_with_costs(probs, None, 0.2, runs[0])

@@ -194,6 +194,7 @@ class RunConfig:
     resume: str | None = None  # task=train / train_rm: a killed run's folder, to go on in (pipeline/resume.py)
     runs: list[str] = field(default_factory=list)  # task=ensemble, task=route: folders of task=train runs
     queries: str | None = None  # task=route: a jsonl (a "query" per row) or text file (a query a line) to route
+    cost_lambda: float = 0.0  # task=route: route by probability - λ·cost (relative to the dearest expert), as the curve
     dir: Any = None  # task=report: the sweep folder of task=benchmark jobs, or a list of such folders
     data: DataConfig = field(default_factory=DataConfig)
     labels: LabelsConfig = field(default_factory=LabelsConfig)

@@ -43,6 +43,13 @@ def hull_auc(points, lo: float, hi: float) -> float:
     return float((np.diff(cuts) * mids).sum() / (hi - lo))
 
 
+def routes_at(probs: np.ndarray, norm: np.ndarray, lam: float) -> np.ndarray:
+    """Each query's expert at willingness to pay λ: the argmax of probs − λ·norm ([n, E] costs relative to the
+    dearest expert), ties to the cheaper."""
+    score = probs - lam * norm
+    return np.where(score == score.max(axis=1, keepdims=True), norm, np.inf).argmin(axis=1)
+
+
 def quality_cost_curve(probs, metric, cost, weights=None, lambdas=None, experts: list[str] | None = None) -> dict:
     """Route at each λ, then the frontier and its AUC over the single experts' cost range, beside the single
     experts' own frontier AUC (`auc_singles`), so that what routing adds shows. probs, metric, cost: [n, E];
@@ -57,8 +64,7 @@ def quality_cost_curve(probs, metric, cost, weights=None, lambdas=None, experts:
     rows = np.arange(len(probs))
     points = []
     for lam in lambdas:
-        score = probs - lam * norm
-        choice = np.where(score == score.max(axis=1, keepdims=True), norm, np.inf).argmin(axis=1)  # ties: cheaper
+        choice = routes_at(probs, norm, lam)
         points.append({"lambda": float(lam), "cost": float(weights @ cost[rows, choice]),
                        "quality": float(weights @ metric[rows, choice])})
     # λ = ∞ (lambda null): each query's cheapest expert, the router's best among equals. Where costs differ by

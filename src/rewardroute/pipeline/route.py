@@ -10,8 +10,9 @@
 Each router is rebuilt as its run trained it (the run's .hydra/config.yaml, with this command's paths and
 trainer) and given its best checkpoint's weights. Its response matrix is read again: the router's experts and
 some featurisations (a bag of words' vocabulary) come from its training queries. Several runs route by their
-Borda count, as `task=ensemble` does. The queries: a jsonl file whose rows hold a `query` string (and a
-`query_id`, kept; else the row number), or a text file with one query a line.
+Borda count, as `task=ensemble` does; `cost_lambda=λ` routes by probability − λ·cost, as the points of the run's
+quality–cost curve. The queries: a jsonl file whose rows hold a `query` string (and a `query_id`, kept; else
+the row number), or a text file with one query a line.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class TrainedRouter:
     experts: list[str]
     parts: object  # pipeline.train.RouterParts, with the checkpoint's weights
     trainer: DictConfig
+    costs: np.ndarray | None  # [experts]: an answer's cost (expert_pool.costs), None where the run's pool has none
 
     def probabilities(self, queries: list[str]):
         """A DataFrame [queries, experts] of the router's probabilities."""
@@ -42,9 +44,23 @@ class TrainedRouter:
 
         return pd.DataFrame(probabilities_of(self.parts, list(queries), self.trainer), columns=self.experts)
 
-    def route(self, queries: list[str]) -> list[str]:
-        """The expert each query goes to."""
-        return self.probabilities(queries).idxmax(axis=1).tolist()
+    def route(self, queries: list[str], cost_lambda: float = 0.0) -> list[str]:
+        """The expert each query goes to; with `cost_lambda`, by probability − λ·cost as the quality–cost curve."""
+        probs = self.probabilities(queries).to_numpy()
+        return [self.experts[i] for i in routes_with_costs(probs, self.costs, cost_lambda, self.run)]
+
+
+def routes_with_costs(probs: np.ndarray, costs: np.ndarray | None, cost_lambda: float, run: Path) -> np.ndarray:
+    """The argmax of the probabilities, or at λ > 0 of probability − λ·cost, costs relative to the dearest
+    expert's (evaluation/cost.py, as each point of the run's quality–cost curve)."""
+    from rewardroute.evaluation.cost import routes_at
+
+    if not cost_lambda:
+        return probs.argmax(axis=1)
+    if costs is None:
+        raise ValueError(f"cost_lambda={cost_lambda}: the expert pool of {run} states no costs (expert_pool.costs) "
+                         "to weigh against quality")
+    return routes_at(probs, np.tile(costs / costs.max(), (len(probs), 1)), cost_lambda)
 
 
 def trained_router(run: Path, cfg: DictConfig) -> TrainedRouter:
@@ -59,7 +75,19 @@ def trained_router(run: Path, cfg: DictConfig) -> TrainedRouter:
     matrix = load_matrix(run_cfg)
     parts = build_router(run_cfg, matrix)
     load_weights(parts.module, str(checkpoint))
-    return TrainedRouter(run, list(matrix.experts), parts, run_cfg.trainer)
+    return TrainedRouter(run, list(matrix.experts), parts, run_cfg.trainer, expected_costs(run_cfg, matrix))
+
+
+def expected_costs(cfg: DictConfig, matrix) -> np.ndarray | None:
+    """[experts]: what an answer of each expert costs, from the pool's costs, per answer or, where the generate
+    stage counted tokens, per token times the expert's mean answer length on the training queries."""
+    from rewardroute.evaluation.cost import answer_costs
+
+    pool, experts, train = cfg.get("expert_pool"), list(matrix.experts), matrix.mask("train")
+    if not (pool and pool.costs and set(experts) <= set(pool.costs)):
+        return None
+    tokens = None if matrix.new_tokens is None else matrix.new_tokens[train]
+    return answer_costs(pool.costs, experts, tokens, int(train.sum())).mean(axis=0)
 
 
 def load_router(run: str | Path, *overrides: str) -> TrainedRouter:
@@ -92,7 +120,8 @@ def read_queries(path: str) -> list[dict]:
 
 def route(cfg: DictConfig) -> Path:
     """`task=route`: routes.jsonl in the run folder (query_id, query, expert, each expert's probability, or
-    Borda share for several runs); logs how many queries each expert got. Returns the file's path."""
+    Borda share for several runs; by probability − λ·cost with cost_lambda, costs from the first run's expert
+    pool); logs how many queries each expert got. Returns the file's path."""
     from rewardroute.cache import write_files
     from rewardroute.pipeline.ensemble import borda
     from rewardroute.pipeline.train import probabilities_of, start
@@ -111,13 +140,13 @@ def route(cfg: DictConfig) -> Path:
     texts, experts = [q["query"] for q in queries], routers[0].experts
     probs = [probabilities_of(r.parts, texts, r.trainer) for r in routers]
     probs = probs[0] if len(probs) == 1 else borda(probs)
-    chosen = probs.argmax(axis=1)
+    chosen = routes_with_costs(probs, routers[0].costs, cfg.cost_lambda, routers[0].run)
     lines = [json.dumps({**q, "expert": experts[c], "probabilities": dict(zip(experts, map(float, p)))})
              for q, c, p in zip(queries, chosen, probs)]
     path = write_files(cfg.paths.output_dir, {"routes": ("routes.jsonl", lambda p: p.write_text(
         "\n".join(lines) + "\n"))})["routes"]
     counts = np.bincount(chosen, minlength=len(experts))
-    log.info("routed %d queries (%s): %s; written to %s", len(queries), "one router" if len(routers) == 1 else
-             f"Borda count of {len(routers)} routers", ", ".join(f"{e} {n}" for e, n in zip(experts, counts) if n),
-             path)
+    log.info("routed %d queries (%s%s): %s; written to %s", len(queries), "one router" if len(routers) == 1 else
+             f"Borda count of {len(routers)} routers", f", cost_lambda {cfg.cost_lambda}" if cfg.cost_lambda else "",
+             ", ".join(f"{e} {n}" for e, n in zip(experts, counts) if n), path)
     return path
