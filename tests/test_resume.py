@@ -1,5 +1,7 @@
 """Going on with a killed run (`resume=<its folder>`): it ends as the unbroken run would have."""
 
+import json
+
 import pandas as pd
 import pytest
 from conftest import TINY, read_results, run_entry
@@ -16,17 +18,18 @@ class Killed(Exception):
 
 @pytest.fixture
 def kill(monkeypatch):
-    """kill(epoch, at=n): the n-th fit from now that starts `epoch` raises there, as a run killed in that epoch."""
-    def arm(epoch: int, at: int = 1):
-        seen = []
+    """kill(epoch, at=n): the n-th fit from now that starts `epoch` raises there, as a run killed in that epoch.
+    Returns the list of the epochs started from now on."""
+    def arm(epoch: int, at: int = 1) -> list[int]:
+        started = []
 
         def on_train_epoch_start(self):
-            if self.current_epoch == epoch:
-                seen.append(epoch)
-                if len(seen) == at:
-                    raise Killed(f"killed at the start of epoch {epoch}")
+            started.append(self.current_epoch)
+            if started.count(epoch) == at:
+                raise Killed(f"killed at the start of epoch {epoch}")
 
         monkeypatch.setattr(Router, "on_train_epoch_start", on_train_epoch_start)
+        return started
     return arm
 
 
@@ -35,48 +38,69 @@ def same_run(a, b):
     pd.testing.assert_frame_equal(pd.read_parquet(a / "predictions.parquet"), pd.read_parquet(b / "predictions.parquet"))
 
 
-@pytest.mark.parametrize("how", ["resume", "requeued"])
+@pytest.mark.parametrize("how", ["resume", "requeued", "validated twice an epoch", "moved"])
 def test_a_killed_run_resumed_ends_as_the_unbroken_run(compose_cfg, tmp_path, kill, monkeypatch, how):
-    epochs = ["trainer.max_epochs=3"]
-    run_task(compose_cfg(*TINY, *epochs, out="unbroken"))
+    overrides = [*TINY, "trainer.max_epochs=3"]
+    overrides += ["trainer.val_check_interval=0.5"] if how == "validated twice an epoch" else []
+    run_task(compose_cfg(*overrides, out="unbroken"))
     kill(epoch=2)
     with pytest.raises(Killed):
-        run_task(compose_cfg(*TINY, *epochs, out="killed"))
+        run_task(compose_cfg(*overrides, out="killed"))
     killed = tmp_path / "killed"
     assert (killed / "checkpoints" / "last.ckpt").is_file() and not (killed / "results.json").exists()
-    kill(epoch=0)  # a run that trained again from its start would be killed
+    if how == "moved":  # e.g. copied off a scratch disk: the record of the best epoch comes along
+        killed = killed.rename(tmp_path / "moved")
+    started = kill(epoch=-1)
     if how == "requeued":  # SLURM runs the job again in its folder, as it was
         monkeypatch.setenv("SLURM_RESTART_COUNT", "1")
-    run_task(compose_cfg(*TINY, *epochs, *([f"resume={killed}"] if how == "resume" else []), out="killed"))
+    run_task(compose_cfg(*overrides, *([] if how == "requeued" else [f"resume={killed}"]), out=killed.name))
+    assert started == [2]  # it went on where it was killed
     same_run(tmp_path / "unbroken", killed)
     names = [sorted(p.name for p in (run / "checkpoints").iterdir()) for run in (killed, tmp_path / "unbroken")]
     assert names[0] == names[1]  # the best epoch's weights, and last.ckpt
 
 
-def test_a_killed_cross_fit_trains_only_the_folds_it_had_not_finished(compose_cfg, tmp_path, kill):
+@pytest.mark.parametrize("epoch", [0, 1], ids=["before-its-second-fold", "in-its-second-fold"])
+def test_a_killed_cross_fit_trains_only_the_folds_it_had_not_finished(compose_cfg, tmp_path, kill, epoch):
     overrides = [*TINY, "data.cross_fit_folds=2"]
     run_task(compose_cfg(*overrides, out="unbroken"))
-    kill(epoch=1, at=2)  # in the second fold
+    kill(epoch=epoch, at=2)  # the second fold, which starts where the first left the random generators
     with pytest.raises(Killed):
         run_task(compose_cfg(*overrides, out="killed"))
     killed = tmp_path / "killed"
-    kill(epoch=0)  # a fold that trained again from its start would be killed
+    started = kill(epoch=-1)
     run_task(compose_cfg(*overrides, f"resume={killed}", out="killed"))
+    assert started == [0, 1][epoch:]  # the first fold did not train again
     same_run(tmp_path / "unbroken", killed)
 
 
-def test_a_finished_run_goes_on_for_more_epochs(compose_cfg, tmp_path):
-    run = tmp_path / "run"
-    run_task(compose_cfg(*TINY, "trainer.max_epochs=1", out="run"))
-    run_task(compose_cfg(*TINY, "trainer.max_epochs=2", f"resume={run}", out="run"))
-    assert (run / "timing.json").read_text().count('"epochs": 2') == 1
+def test_a_finished_run_goes_on_for_more_epochs_under_a_constant_learning_rate(compose_cfg, tmp_path):
+    run, constant = tmp_path / "run", "router.scheduler.name=constant"
+    run_task(compose_cfg(*TINY, constant, "trainer.max_epochs=1", out="run"))
+    run_task(compose_cfg(*TINY, constant, "trainer.max_epochs=2", f"resume={run}", out="run"))
+    assert json.loads((run / "timing.json").read_text())["epochs"] == 2
+    run_task(compose_cfg(*TINY, "trainer.max_epochs=1", out="linear"))
+    with pytest.raises(ValueError, match="trainer.max_epochs .its learning rate follows a 'linear' schedule"):
+        run_task(compose_cfg(*TINY, "trainer.max_epochs=2", f"resume={tmp_path / 'linear'}", out="linear"))
+
+
+def test_a_router_fitted_in_one_pass_resumed_fits_no_more(compose_cfg, tmp_path, kill):
+    overrides = [*TINY, "router=knn", "router.freeze_encoder=true"]
+    run_task(compose_cfg(*overrides, out="run"))
+    before = (tmp_path / "run" / "results.json").read_text()
+    started = kill(epoch=-1)
+    run_task(compose_cfg(*overrides, f"resume={tmp_path / 'run'}", out="run"))
+    assert started == [] and (tmp_path / "run" / "results.json").read_text() == before
 
 
 def test_resume_refuses_another_config_a_folder_without_last_ckpt_and_other_tasks(compose_cfg, tmp_path):
     run = tmp_path / "run"
     run_task(compose_cfg(*TINY, "trainer.max_epochs=1", out="run"))
-    with pytest.raises(ValueError, match=r"these keys differ: router\.optimizer\.lr"):
-        run_task(compose_cfg(*TINY, "router.optimizer.lr=2e-3", f"resume={run}", out="run"))
+    with pytest.raises(ValueError, match=r"these keys differ: router\.optimizer\.lr. Resume with the run's own overr"):
+        run_task(compose_cfg(*TINY, "trainer.max_epochs=1", "router.optimizer.lr=2e-3", f"resume={run}", out="run"))
+    with pytest.raises(ValueError, match=r"these keys differ: data\.source\.n_train_per_domain"):  # before any weight
+        run_task(compose_cfg(*TINY, "trainer.max_epochs=1", "data.source.n_train_per_domain=50", f"resume={run}",
+                             out="run"))
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="no last.ckpt under that folder"):
         run_task(compose_cfg(*TINY, f"resume={tmp_path / 'empty'}", out="empty"))
@@ -92,12 +116,17 @@ def test_the_run_folder_follows_resume():
         assert "/outputs/quickstart/runs/" in compose("config", return_hydra_config=True).hydra.run.dir
 
 
-def test_a_ddp_run_resumes_through_run_py(tmp_path, cache_dir):
-    run_entry(["trainer=ddp_cpu", *TINY, "trainer.max_epochs=1"], tmp_path, cache_dir)
-    proc = run_entry(["trainer=ddp_cpu", *TINY, "trainer.max_epochs=2", f"resume={tmp_path}"], tmp_path, cache_dir)
+def test_a_ddp_run_resumes_through_run_py_and_keeps_its_own_config(tmp_path, cache_dir):
+    constant = "router.scheduler.name=constant"
+    run_entry(["trainer=ddp_cpu", *TINY, constant, "trainer.max_epochs=1"], tmp_path, cache_dir)
+    proc = run_entry(["trainer=ddp_cpu", *TINY, constant, "trainer.max_epochs=2", f"resume={tmp_path}"], tmp_path,
+                     cache_dir)
     assert "resuming: going on from" in proc.stdout + proc.stderr
     assert read_results(tmp_path)["counts"]["test"] == 120
     assert '"epochs": 2' in (tmp_path / "timing.json").read_text()
+    assert "trainer.max_epochs=1" in (tmp_path / ".hydra" / "overrides.yaml").read_text()  # as the run trained
+    [resumed] = (tmp_path / ".hydra" / "resumed").iterdir()
+    assert "trainer.max_epochs=2" in (resumed / "overrides.yaml").read_text()
 
 
 def test_a_killed_reward_model_run_resumed_ends_as_the_unbroken_run(compose_cfg, tmp_path, monkeypatch):
@@ -109,8 +138,8 @@ def test_a_killed_reward_model_run_resumed_ends_as_the_unbroken_run(compose_cfg,
 
     def on_train_epoch_start(self):  # ARLISS fits its router, its shared model, then its reward models
         seen.append((self.phase, self.current_epoch))
-        if seen[-1] == ("reward", 1) and seen.count(("reward", 1)) == 1:
-            raise Killed("killed in the reward phase's second epoch")
+        if seen[-1] == ("reward", 0) and seen.count(("reward", 0)) == 1:
+            raise Killed("killed as the reward phase starts")
 
     overrides = [*TINY_RM, IN_PROCESS, "rm=arliss"]
     run_task(compose_cfg(*overrides, out="unbroken"))

@@ -102,7 +102,7 @@ class TrainerConfig:
     enable_model_summary: bool | None = None
     profiler: str | None = None
     sync_batchnorm: bool = False
-    default_root_dir: str | None = "${paths.output_dir}"  # what Lightning writes by itself (e.g. a SLURM hpc_ckpt) stays in the run
+    default_root_dir: str | None = None  # a fit's own checkpoint folder (pipeline/train.py sets it)
 
 
 @dataclass
@@ -220,5 +220,5 @@ def register_configs() -> None:
     ConfigStore.instance().store(name="run_schema", node=RunConfig)
     if not OmegaConf.has_resolver("project_root"):
         OmegaConf.register_new_resolver("project_root", lambda: str(PROJECT_ROOT))
-    if not OmegaConf.has_resolver("or_default"):  # ${or_default:${key},default}: the key's value unless it is null
-        OmegaConf.register_new_resolver("or_default", lambda value, default: default if value is None else value)
+    if not OmegaConf.has_resolver("if_set"):  # ${if_set:${key},a,b}: a where the key has a value, b where it is null
+        OmegaConf.register_new_resolver("if_set", lambda value, then, otherwise: otherwise if value is None else then)

@@ -8,7 +8,7 @@
     router.probabilities(["What is 7 * 8?"])  # a DataFrame, one column per expert
 
 Each router is rebuilt as its run trained it (the run's .hydra/config.yaml, with this command's paths and
-trainer) and given its best checkpoint's weights. Its response matrix is read again: the router's experts and
+trainer, and its `data.` keys where the data have moved) and given its best checkpoint's weights. Its response matrix is read again: the router's experts and
 some featurisations (a bag of words' vocabulary) come from its training queries. Several runs route by their
 Borda count, as `task=ensemble` does; `cost_lambda=λ` routes by probability − λ·cost, as the points of the run's
 quality–cost curve. The queries: a jsonl file whose rows hold a `query` string (and a `query_id`, kept; else
@@ -63,8 +63,9 @@ def routes_with_costs(probs: np.ndarray, costs: np.ndarray | None, cost_lambda: 
     return routes_at(probs, np.tile(costs / costs.max(), (len(probs), 1)), cost_lambda)
 
 
-def trained_router(run: Path, cfg: DictConfig) -> TrainedRouter:
-    """The router of a finished task=train run, with `cfg`'s paths and trainer."""
+def trained_router(run: Path, cfg: DictConfig, overrides: list[str]) -> TrainedRouter:
+    """The router of a finished task=train run, with `cfg`'s paths and trainer, and the `data.` keys among the
+    command's `overrides` (where the run's data are now, e.g. data.root=... or data.source.scores=...)."""
     from rewardroute.data.load import load_matrix
     from rewardroute.pipeline.ensemble import trained_run
     from rewardroute.pipeline.train import build_router, load_weights
@@ -72,6 +73,8 @@ def trained_router(run: Path, cfg: DictConfig) -> TrainedRouter:
     run_cfg, checkpoint = trained_run(run)
     for key in ("paths", "trainer"):  # this machine's, resolved: the run's may name another one
         run_cfg[key] = OmegaConf.create(OmegaConf.to_container(cfg[key], resolve=True))
+    moved = [o.lstrip("+") for o in overrides if o.lstrip("+").startswith("data.")]
+    run_cfg = OmegaConf.merge(run_cfg, OmegaConf.from_dotlist(moved))
     matrix = load_matrix(run_cfg)
     parts = build_router(run_cfg, matrix)
     load_weights(parts.module, str(checkpoint))
@@ -92,29 +95,40 @@ def expected_costs(cfg: DictConfig, matrix) -> np.ndarray | None:
 
 def load_router(run: str | Path, *overrides: str) -> TrainedRouter:
     """The router of a finished task=train run folder, ready to route; `overrides` are run.py's, for this
-    machine's paths and trainer (e.g. "trainer=gpu", "paths.data_dir=/data")."""
+    machine's paths, trainer and data location (e.g. "trainer=gpu", "paths.data_dir=/data", "data.root=...")."""
     import tempfile
 
     from rewardroute.main import compose_config
 
-    return trained_router(Path(run), compose_config(list(overrides), tempfile.mkdtemp()))
+    return trained_router(Path(run), compose_config(list(overrides), tempfile.mkdtemp()), list(overrides))
 
 
 def read_queries(path: str) -> list[dict]:
-    """[{query_id, query}] from a jsonl file (a `query` string per row) or a text file (a query a line)."""
+    """[{query_id, query}] from a .jsonl(.gz) file (a `query` string per row, a unique `query_id` where given,
+    else the row number) or a .txt file (a query a line, blank lines skipped)."""
     from rewardroute.data.jsonl import read_rows
     from rewardroute.data.matrix import DataError
 
-    if not Path(path).is_file():
+    file = Path(path)
+    if not file.is_file():
         raise FileNotFoundError(f"queries={path}: no such file")
-    if Path(path).suffix not in (".jsonl", ".gz"):
-        lines = [(n, line.strip()) for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1)]
-        return [{"query_id": str(n), "query": text} for n, text in lines if text]
-    queries = []
-    for row in read_rows(path):
+    if file.name.endswith((".jsonl", ".jsonl.gz")):
+        rows = read_rows(file)
+    elif file.suffix == ".txt":
+        rows = [{"query": line.strip(), "row": n} for n, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1)
+                if line.strip()]
+    else:
+        raise DataError(f"queries={path}: expected a .jsonl, .jsonl.gz or .txt file")
+    queries, first = [], {}
+    for row in rows:
         if not isinstance(row.get("query"), str):
             raise DataError(f"{path}, row {row['row']}: expected a 'query' string, got {row.get('query')!r}")
-        queries.append({"query_id": str(row.get("query_id", row["row"])), "query": row["query"]})
+        query_id = str(row.get("query_id", row["row"]))
+        if first.setdefault(query_id, row["row"]) != row["row"]:
+            raise DataError(f"{path}, row {row['row']}: query_id {query_id!r} again (first in row {first[query_id]})")
+        queries.append({"query_id": query_id, "query": row["query"]})
+    if not queries:
+        raise DataError(f"queries={path}: no queries in the file")
     return queries
 
 
@@ -130,9 +144,12 @@ def route(cfg: DictConfig) -> Path:
         raise ValueError("task=route needs runs=[<folder of a task=train run>] (several route by their Borda count) "
                          f"and queries=<a jsonl or text file of queries>; got runs={list(cfg.runs)}, "
                          f"queries={cfg.get('queries')!r}")
+    from hydra.core.hydra_config import HydraConfig
+
     queries = read_queries(cfg.queries)
     start(cfg)
-    routers = [trained_router(Path(run), cfg) for run in cfg.runs]
+    overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+    routers = [trained_router(Path(run), cfg, overrides) for run in cfg.runs]
     for other in routers[1:]:
         if other.experts != routers[0].experts:
             raise ValueError(f"runs: {other.run} routes among {other.experts}, {routers[0].run} among "

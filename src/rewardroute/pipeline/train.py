@@ -214,14 +214,16 @@ def fit(cfg: DictConfig, matrix, out_dir: Path, loggers: list) -> Fitted | None:
     """Train a router on the matrix's train split, keeping the epoch with the best validation routed score.
     None on non-zero DDP ranks."""
     from rewardroute.pipeline.ddp import distributed
+    from rewardroute.routers.base import FittedInOnePass
 
     parts = build_router(cfg, matrix)
     datamodule, module = parts.datamodule, parts.module
     if distributed(cfg) and not any(p.requires_grad for p in module.parameters()):
         raise ValueError(f"router={cfg.router.name} has nothing to train here (a fit in one pass over frozen "
                          "features), and DDP refuses a model without gradients: use trainer=cpu or trainer=gpu")
+    one_pass = {"max_epochs": 1} if isinstance(module, FittedInOnePass) else {}  # its fit, then its validation
     trainer, checkpoint, timer, params = fit_keeping_best(cfg, module, datamodule, "val/routed", loggers,
-                                                          out_dir / "checkpoints")
+                                                          out_dir / "checkpoints", **one_pass)
     if not trainer.is_global_zero:
         return None
 
@@ -249,19 +251,21 @@ def fit_keeping_best(cfg: DictConfig, module, datamodule, monitor: str, loggers:
     Returns (trainer, checkpoint callback, timer, parameter counts {"params/total", "params/trainable"}).
     Routers and reward models (train_rm.py) train here."""
     from hydra.utils import instantiate
-    from lightning.pytorch.callbacks import ModelCheckpoint, Timer
+    from lightning.pytorch.callbacks import Timer
 
     from rewardroute.pipeline.loggers import log_config
-    from rewardroute.pipeline.resume import LastCheckpoint, resume_point
+    from rewardroute.pipeline.resume import BestCheckpoint, LastCheckpoint, resume_point
 
-    checkpoint = ModelCheckpoint(
+    checkpoint = BestCheckpoint(
         dirpath=checkpoint_dir, filename="best-epoch{epoch}", auto_insert_metric_name=False,
         monitor=monitor if (datamodule.split == "val").any() else None, mode="max", save_top_k=1,
         save_weights_only=True,
     )
-    timer, last = Timer(), LastCheckpoint(checkpoint_dir, cfg)
+    # The timer keeps trainer.max_time (Lightning ignores the trainer's once a Timer is given); what Lightning
+    # saves by itself (a SLURM hpc_ckpt, which it would load into the next fit) stays with this fit.
+    timer, last = Timer(duration=cfg.trainer.get("max_time")), LastCheckpoint(checkpoint_dir, cfg)
     trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=[checkpoint, last, timer],
-                          **trainer_overrides)
+                          **{"default_root_dir": str(checkpoint_dir), **trainer_overrides})
     params = {"params/total": sum(p.numel() for p in module.parameters()),
               "params/trainable": sum(p.numel() for p in module.parameters() if p.requires_grad)}
     log_config(trainer.loggers, cfg, **params)

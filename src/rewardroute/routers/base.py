@@ -135,9 +135,9 @@ class Router(L.LightningModule):
 
 class FittedInOnePass(Router):
     """A router without gradient training (kNN, per-task probes): `fit` receives every training query's
-    features and batch columns at the start of training (each DDP rank reads them all), and the first epoch,
-    with its validation, ends the fit. What `fit` sets lives in the buffers named in `fitted`, which take the
-    checkpoint's sizes on loading, so a checkpoint routes on its own. Scores are quality estimates."""
+    features and batch columns at the start of training (each DDP rank reads them all); it trains for one epoch
+    (pipeline/train.py), which gives it its validation. What `fit` sets lives in the buffers named in `fitted`,
+    which take the checkpoint's sizes on loading, so a checkpoint routes on its own. Scores are quality estimates."""
 
     fitted: tuple[str, ...] = ()
 
@@ -160,9 +160,6 @@ class FittedInOnePass(Router):
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         return None
-
-    def on_train_epoch_end(self) -> None:
-        self.trainer.should_stop = True  # the fit is done; one epoch gives it its validation
 
     def loss(self, scores: torch.Tensor, batch: dict[str, torch.Tensor]) -> None:
         return None
