@@ -7,6 +7,7 @@ import pytest
 from conftest import TINY, read_results, run_entry
 from hydra import compose, initialize_config_dir
 
+from rewardroute.main import compose_config
 from rewardroute.pipeline.tasks import run_task
 from rewardroute.routers.base import Router
 from rewardroute.schema import PROJECT_ROOT
@@ -89,18 +90,21 @@ def test_a_router_fitted_in_one_pass_resumed_fits_no_more(compose_cfg, tmp_path,
     run_task(compose_cfg(*overrides, out="run"))
     before = (tmp_path / "run" / "results.json").read_text()
     started = kill(epoch=-1)
-    run_task(compose_cfg(*overrides, f"resume={tmp_path / 'run'}", out="run"))
+    # its one epoch does not depend on trainer.max_epochs (and it has no learning rate to schedule)
+    run_task(compose_cfg(*overrides, "trainer.max_epochs=5", f"resume={tmp_path / 'run'}", out="run"))
     assert started == [] and (tmp_path / "run" / "results.json").read_text() == before
 
 
 def test_resume_refuses_another_config_a_folder_without_last_ckpt_and_other_tasks(compose_cfg, tmp_path):
     run = tmp_path / "run"
     run_task(compose_cfg(*TINY, "trainer.max_epochs=1", out="run"))
+    files = {p: p.stat().st_mtime for p in run.rglob("*") if ".hydra" not in p.parts}
     with pytest.raises(ValueError, match=r"these keys differ: router\.optimizer\.lr. Resume with the run's own overr"):
         run_task(compose_cfg(*TINY, "trainer.max_epochs=1", "router.optimizer.lr=2e-3", f"resume={run}", out="run"))
     with pytest.raises(ValueError, match=r"these keys differ: data\.source\.n_train_per_domain"):  # before any weight
         run_task(compose_cfg(*TINY, "trainer.max_epochs=1", "data.source.n_train_per_domain=50", f"resume={run}",
                              out="run"))
+    assert {p: p.stat().st_mtime for p in run.rglob("*") if ".hydra" not in p.parts} == files  # nothing written
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="no last.ckpt under that folder"):
         run_task(compose_cfg(*TINY, f"resume={tmp_path / 'empty'}", out="empty"))
@@ -110,10 +114,12 @@ def test_resume_refuses_another_config_a_folder_without_last_ckpt_and_other_task
         run_task(compose_cfg(*TINY, "task=evaluate", f"resume={run}", out="run"))
 
 
-def test_the_run_folder_follows_resume():
+def test_the_run_folder_follows_resume(tmp_path):
     with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
         assert compose("config", overrides=["resume=/runs/killed"], return_hydra_config=True).hydra.run.dir == "/runs/killed"
         assert "/outputs/quickstart/runs/" in compose("config", return_hydra_config=True).hydra.run.dir
+    compose_config(["hydra.output_subdir=null"], str(tmp_path))  # as Hydra: no record of the config
+    assert not (tmp_path / ".hydra").exists()
 
 
 def test_a_ddp_run_resumes_through_run_py_and_keeps_its_own_config(tmp_path, cache_dir):

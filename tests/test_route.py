@@ -48,7 +48,7 @@ def test_routing_new_queries_gives_what_the_run_routed_for_the_same_texts(traine
     assert [r["expert"] for r in rows] == saved.idxmax(axis=1).tolist()
     assert list(rows[0]["probabilities"]) == list(saved.columns)  # the experts, in the pool's order
 
-    router = load_router(runs[0], f"paths.cache_dir={cache_dir}")
+    router = load_router(runs[0], f"paths.cache_dir={cache_dir}", "data.root=/where/the/data/are/now")
     probs = router.probabilities([test[i] for i in ids])
     np.testing.assert_allclose(probs.to_numpy(), saved.to_numpy(), atol=1e-5)
     assert router.route([test[ids[0]]]) == [rows[0]["expert"]] and router.experts == list(saved.columns)
@@ -77,6 +77,8 @@ def test_bad_route_input_is_a_clear_error(trained, compose_cfg, tmp_path):
                              out="route"))
     with pytest.raises(ValueError, match="task=route needs runs="):
         run_task(compose_cfg(*TINY, "task=route", f"queries={bad}", out="route"))
+    with pytest.raises(ValueError, match=r"data.source.n_train_per_domain=30 would change the data that the router"):
+        load_router(runs[0], "data.source.n_train_per_domain=30")
     good = tmp_path / "good.jsonl"
     good.write_text('{"query": "fine"}\n')
     with pytest.raises(FileNotFoundError, match="is not the folder of a finished task=train run"):

@@ -42,9 +42,11 @@ def check_resume(cfg: DictConfig) -> None:
                          f"{cfg.paths.output_dir} (a multirun, or hydra.run.dir given too): resume one run at a time, "
                          "without hydra.run.dir; a job of a sweeping experiment (experiment=rm_routers) with "
                          "hydra.mode=RUN and the job's own overrides")
-    if not any(folder.glob("**/last.ckpt")):
+    lasts = sorted(folder.glob("**/last.ckpt"), key=lambda p: p.stat().st_mtime)
+    if not lasts:
         raise FileNotFoundError(f"resume={cfg.resume}: no last.ckpt under that folder (a fit keeps one from the end of "
                                 "its first epoch on): run it again from its start, without resume")
+    check_same_config(cfg, lasts[-1])  # before anything is built or logged (each fit checks its own again)
 
 
 def resume_point(cfg: DictConfig, checkpoint_dir: Path) -> Path | None:
@@ -67,8 +69,10 @@ def check_same_config(cfg: DictConfig, last: Path) -> None:
     saved, current = flat(state["config"]), flat(OmegaConf.to_container(cfg, resolve=False))
     differ = sorted(k for k in saved.keys() | current.keys() if saved.get(k, "<absent>") != current.get(k, "<absent>"))
     refused = [k for k in differ if not any(k == m or k.startswith(m + ".") for m in MAY_DIFFER)]
-    schedule = saved.get(f"{'rm' if cfg.task == 'train_rm' else 'router'}.scheduler.name")
-    if "trainer.max_epochs" in differ and schedule not in LENGTH_FREE:
+    trained = "rm" if cfg.task == "train_rm" else "router"
+    schedule = saved.get(f"{trained}.scheduler.name")
+    optimised = saved.get(f"{trained}.optimizer._target_") is not None  # one-pass routers have no optimizer
+    if "trainer.max_epochs" in differ and optimised and schedule not in LENGTH_FREE:
         refused.append(f"trainer.max_epochs (its learning rate follows a {schedule!r} schedule over the run's "
                        "length, which another length would change mid-way)")
     if refused:
@@ -138,7 +142,8 @@ class LastCheckpoint(FollowsMovedFolder, ModelCheckpoint):
     def state_dict(self) -> dict:
         from hydra.core.hydra_config import HydraConfig
 
-        overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else None
+        overrides = [o for o in HydraConfig.get().overrides.task if not o.startswith("resume=")] \
+            if HydraConfig.initialized() else None
         return {**super().state_dict(), "config": self.config, "overrides": overrides, "random": random_state()}
 
     def load_state_dict(self, state_dict: dict) -> None:

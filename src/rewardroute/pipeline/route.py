@@ -73,8 +73,7 @@ def trained_router(run: Path, cfg: DictConfig, overrides: list[str]) -> TrainedR
     run_cfg, checkpoint = trained_run(run)
     for key in ("paths", "trainer"):  # this machine's, resolved: the run's may name another one
         run_cfg[key] = OmegaConf.create(OmegaConf.to_container(cfg[key], resolve=True))
-    moved = [o.lstrip("+") for o in overrides if o.lstrip("+").startswith("data.")]
-    run_cfg = OmegaConf.merge(run_cfg, OmegaConf.from_dotlist(moved))
+    run_cfg = OmegaConf.merge(run_cfg, OmegaConf.from_dotlist(moved_data(run, run_cfg, overrides)))
     matrix = load_matrix(run_cfg)
     parts = build_router(run_cfg, matrix)
     load_weights(parts.module, str(checkpoint))
@@ -91,6 +90,28 @@ def expected_costs(cfg: DictConfig, matrix) -> np.ndarray | None:
         return None
     tokens = None if matrix.new_tokens is None else matrix.new_tokens[train]
     return answer_costs(pool.costs, experts, tokens, int(train.sum())).mean(axis=0)
+
+
+def moved_data(run: Path, run_cfg: DictConfig, overrides: list[str]) -> list[str]:
+    """The `data.` overrides that say where the run's data are now: data.root and data.source's file names
+    (its string values). One that would change what the router learnt from is an error; a `data=` choice or a
+    removal is not used (the run's own data config is)."""
+    moved = []
+    for override in overrides:
+        key, _, value = override.lstrip("+").partition("=")  # a removal (~data...) has no value
+        if override.startswith(("data=", "~data")):
+            log.warning("task=route: %s is not used: the router routes with its run's data config (only data.root "
+                        "and data.source's file names may say where those data are now)", override)
+        elif key.startswith("data."):
+            old = OmegaConf.select(run_cfg, key)
+            location = key == "data.root" or (key.startswith("data.source.") and isinstance(old, str)
+                                               and not key.endswith("_target_"))
+            if not location and OmegaConf.select(OmegaConf.from_dotlist([f"{key}={value}"]), key) != old:
+                raise ValueError(f"task=route: {override} would change the data that the router of {run} learnt "
+                                 f"from (its {key} is {old!r}); only where the data are may change: data.root, or "
+                                 "a file name under data.source")
+            moved.append(override.lstrip("+"))
+    return moved
 
 
 def load_router(run: str | Path, *overrides: str) -> TrainedRouter:
