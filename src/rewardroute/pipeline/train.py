@@ -227,10 +227,8 @@ def fit(cfg: DictConfig, matrix, out_dir: Path, loggers: list) -> Fitted | None:
     if not trainer.is_global_zero:
         return None
 
-    seconds = timer.time_elapsed("train")  # the fit loop, validation included
     out_dir.mkdir(parents=True, exist_ok=True)  # under fast_dev_run no checkpoint has made it
-    timing = {"train_seconds": seconds, "epochs": trainer.current_epoch,
-              "seconds_per_epoch": seconds / max(1, trainer.current_epoch), **params}
+    timing = {**epoch_timing(trainer, timer), **params}
     (out_dir / "timing.json").write_text(json.dumps(timing, indent=2) + "\n")
     notes = [
         (f"training: {timing['epochs']} epoch{'s' * (timing['epochs'] != 1)}, {timing['seconds_per_epoch']:.1f} s "
@@ -277,6 +275,14 @@ def fit_keeping_best(cfg: DictConfig, module, datamodule, monitor: str, loggers:
             warnings.filterwarnings("ignore", message="Checkpoint directory .* exists and is not empty")
         trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from)
     return trainer, checkpoint, timer, params
+
+
+def epoch_timing(trainer, timer) -> dict:
+    """{"train_seconds" (the fit loop, validation included), "epochs", "seconds_per_epoch"} of a fit, resumed
+    epochs included. Epochs as the epoch loop's processed count: a fit that its max_time stops at once after a
+    resume has not yet counted its last epoch as completed (`current_epoch`)."""
+    seconds, epochs = timer.time_elapsed("train"), trainer.fit_loop.epoch_progress.current.processed
+    return {"train_seconds": seconds, "epochs": epochs, "seconds_per_epoch": seconds / max(1, epochs)}
 
 
 def load_weights(module, ckpt_path: str | None) -> None:

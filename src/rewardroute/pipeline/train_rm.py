@@ -26,7 +26,7 @@ def train_rm(cfg: DictConfig) -> float | None:
     from rewardroute.data.pairs import load_pair_set
     from rewardroute.pipeline.ddp import distributed
     from rewardroute.pipeline.loggers import build_loggers
-    from rewardroute.pipeline.train import fit_keeping_best, load_weights, start
+    from rewardroute.pipeline.train import epoch_timing, fit_keeping_best, load_weights, start
 
     if cfg.rm is None:
         raise ValueError("task=train_rm needs a reward-model architecture: experiment=rm_routers, "
@@ -56,7 +56,6 @@ def train_rm(cfg: DictConfig) -> float | None:
     saved, load_seconds = save_and_reload(module, encoder, tokenizer, encoding, out_dir / "reward_model")
     n_test = int((datamodule.split == "test").sum())
     best_val = None if checkpoint.best_model_score is None else float(checkpoint.best_model_score)
-    train_seconds = timer.time_elapsed("train")  # the fit loop, validation included
     summary = module.summary()  # what the architecture adds, e.g. MoRE's expert load on the test pairs
     record = {
         "kind": "reward_model",
@@ -77,8 +76,7 @@ def train_rm(cfg: DictConfig) -> float | None:
                  # the model's weights (adapters/ holds ARLISS's again, in peft's format)
                  "weights_mb": sum(f.stat().st_size for f in saved.glob("*.safetensors")) / 2**20},
         "selection": {"val_acc_best": best_val, "checkpoint": Path(checkpoint.best_model_path).name or None},
-        "timing": {"train_seconds": train_seconds, "epochs": trainer.current_epoch,
-                   "seconds_per_epoch": train_seconds / max(1, trainer.current_epoch)},
+        "timing": epoch_timing(trainer, timer),
         "reward_model": str(saved),
         **summary,
     }
@@ -93,15 +91,15 @@ def fit_phase(cfg: DictConfig, module, datamodule, phase: str, epochs: int) -> d
     """A phase before the reward models of a routed architecture: its router alone, or one reward model on every
     domain (base.py), for `epochs`, keeping the epoch with the best validation score of the phase (not logged:
     the loggers' steps start again with the reward phase)."""
-    from rewardroute.pipeline.train import fit_keeping_best, load_weights
+    from rewardroute.pipeline.train import epoch_timing, fit_keeping_best, load_weights
 
     module.phase = phase
     trainer, checkpoint, timer, _ = fit_keeping_best(cfg, module, datamodule, PHASE_MONITOR[phase], [],
                                                      Path(cfg.paths.output_dir) / f"{phase}_checkpoints",
                                                      max_epochs=epochs)
     load_weights(module, checkpoint.best_model_path)
-    seconds = timer.time_elapsed("train")
-    return {"epochs": trainer.current_epoch, "seconds_per_epoch": seconds / max(1, trainer.current_epoch),
+    timing = epoch_timing(trainer, timer)
+    return {"epochs": timing["epochs"], "seconds_per_epoch": timing["seconds_per_epoch"],
             "val_best": None if checkpoint.best_model_score is None else float(checkpoint.best_model_score),
             "checkpoint": Path(checkpoint.best_model_path).name or None}
 
