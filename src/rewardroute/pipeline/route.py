@@ -8,11 +8,11 @@
     router.probabilities(["What is 7 * 8?"])  # a DataFrame, one column per expert
 
 Each router is rebuilt as its run trained it (the run's .hydra/config.yaml, with this command's paths and
-trainer, and its `data.` keys where the data have moved) and given its best checkpoint's weights. Its response matrix is read again: the router's experts and
-some featurisations (a bag of words' vocabulary) come from its training queries. Several runs route by their
-Borda count, as `task=ensemble` does; `cost_lambda=λ` routes by probability − λ·cost, as the points of the run's
-quality–cost curve. The queries: a jsonl file whose rows hold a `query` string (and a `query_id`, kept; else
-the row number), or a text file with one query a line.
+trainer, and its `data.` keys that say where the data are now) and given its best checkpoint's weights. Its
+response matrix is read again: the router's experts and some featurisations (a bag of words' vocabulary) come
+from its training queries. Several runs route by their Borda count, as `task=ensemble` does; `cost_lambda=λ`
+routes by probability − λ·cost, as the points of the run's quality–cost curve. The queries (read_queries): a
+.jsonl(.gz) file whose rows hold a `query` string, or a .txt file with one query a line.
 """
 
 from __future__ import annotations
@@ -157,16 +157,16 @@ def route(cfg: DictConfig) -> Path:
     """`task=route`: routes.jsonl in the run folder (query_id, query, expert, each expert's probability, or
     Borda share for several runs; by probability − λ·cost with cost_lambda, costs from the first run's expert
     pool); logs how many queries each expert got. Returns the file's path."""
+    from hydra.core.hydra_config import HydraConfig
+
     from rewardroute.cache import write_files
     from rewardroute.pipeline.ensemble import borda
     from rewardroute.pipeline.train import probabilities_of, start
 
     if not cfg.runs or not cfg.get("queries"):
         raise ValueError("task=route needs runs=[<folder of a task=train run>] (several route by their Borda count) "
-                         f"and queries=<a jsonl or text file of queries>; got runs={list(cfg.runs)}, "
+                         f"and queries=<a .jsonl or .txt file of queries>; got runs={list(cfg.runs)}, "
                          f"queries={cfg.get('queries')!r}")
-    from hydra.core.hydra_config import HydraConfig
-
     queries = read_queries(cfg.queries)
     start(cfg)
     overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
