@@ -20,7 +20,7 @@ from rewardroute.schema import PROJECT_ROOT
 # no loggers or progress bars in a bench's runs
 QUIET = ["~logger", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
 FEATURES = ("minilm", "tfidf", "both")  # what query_features reads
-WORDS = ["backbone=tfidf", "router.max_length=1024"]  # every word of these queries counted (as the README runs it)
+WORDS = ["backbone=tfidf", "router.max_length=1024"]  # every word of these queries counted (as bench/README.md runs it)
 
 
 def grid(**axes: list) -> list[list[str]]:

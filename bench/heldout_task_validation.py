@@ -5,7 +5,7 @@ and leaving one task out (fit on the other tasks' training queries and route the
 router meets an unseen task).
 
 This scores `router=task_probe` without its probes (router.module.alphas=[]: the classifier names the query's
-task and that task's best expert routes it; the probes only ever route humaneval, README) over the settings of
+task and that task's best expert routes it; the probes only ever route humaneval, bench/README.md) over the settings of
 its task classifier: the features (`minilm`: MiniLM's embedding; `words`: backbone=tfidf; `words+punctuation`:
 backbone=tfidf with punctuation marks as words) x classifier_c (--c) x the task assignment (hard or soft).
 For each setting:

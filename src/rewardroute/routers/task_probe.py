@@ -9,7 +9,7 @@ penalty chosen by the one-standard-error rule (the largest penalty within one st
 gain; no probe where that gain is within one standard error of zero). Elsewhere the task's best expert.
 
 Everything is closed form, fitted from one read of the training queries (routers/base.py, FittedInOnePass).
-On RouterDC's protocol the per-task best expert is the bar the other routers here fall short of (README).
+On RouterDC's protocol the per-task best expert is the bar the other routers here fall short of (bench/README.md).
 """
 
 from __future__ import annotations
