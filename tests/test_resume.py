@@ -61,6 +61,27 @@ def test_a_killed_run_resumed_ends_as_the_unbroken_run(compose_cfg, tmp_path, ki
     assert names[0] == names[1]  # the best epoch's weights, and last.ckpt
 
 
+def test_a_resumed_run_goes_on_with_the_killed_runs_logs(compose_cfg, tmp_path, kill):
+    """The CSV logger's metrics.csv ends as the unbroken run's, in the killed run's version; W&B logs under the
+    killed run's id (offline: a second local run with that id, which `wandb sync --id` appends)."""
+    overrides = [*(o for o in TINY if o != "~logger"), "trainer.max_epochs=3", "trainer.log_every_n_steps=1"]
+    run_task(compose_cfg(*overrides, out="unbroken"))
+    kill(epoch=2)
+    with pytest.raises(Killed):
+        run_task(compose_cfg(*overrides, out="killed"))
+    killed = tmp_path / "killed"
+    before = pd.read_csv(killed / "csv" / "version_0" / "metrics.csv")
+    assert before["epoch"].max() == 1  # the two finished epochs were on disk when it was killed
+    kill(epoch=-1)
+    run_task(compose_cfg(*overrides, f"resume={killed}", out="killed"))
+    assert [p.name for p in (killed / "csv").iterdir()] == ["version_0"]
+    logged = [pd.read_csv(run / "csv" / "version_0" / "metrics.csv") for run in (tmp_path / "unbroken", killed)]
+    pd.testing.assert_frame_equal(*logged)
+    assert logged[1]["val/routed"].notna().sum() == 3  # one validation an epoch, none twice
+    runs = sorted(p.name for p in (killed / "wandb").glob("offline-run-*"))
+    assert len(runs) == 2 and len({name.rsplit("-", 1)[1] for name in runs}) == 1
+
+
 @pytest.mark.parametrize("epoch", [0, 1], ids=["before-its-second-fold", "in-its-second-fold"])
 def test_a_killed_cross_fit_trains_only_the_folds_it_had_not_finished(compose_cfg, tmp_path, kill, epoch):
     overrides = [*TINY, "data.cross_fit_folds=2"]

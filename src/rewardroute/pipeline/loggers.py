@@ -26,8 +26,9 @@ def lightning_logs_through_hydra() -> None:
         rank_zero.addFilter(_no_advertisement)
 
 
-def build_loggers(cfg: DictConfig | None, tags: list[str] = ()) -> list:
-    """The configured loggers; `tags` are added to those that take tags (W&B)."""
+def build_loggers(cfg: DictConfig | None, tags: list[str] = (), resuming: bool = False) -> list:
+    """The configured loggers; `tags` are added to those that take tags (W&B). In a resumed run (`resuming`) they
+    go on with the killed run's record in its folder (`continuing`)."""
     from hydra.utils import instantiate
 
     loggers = []
@@ -36,8 +37,54 @@ def build_loggers(cfg: DictConfig | None, tags: list[str] = ()) -> list:
             continue
         if str(c.get("_target_", "")).endswith("WandbLogger") and c.get("save_dir"):
             wandb_folders(Path(c.save_dir) / "wandb")
-        loggers.append(instantiate(c, **({"tags": [*c.tags, *tags]} if tags and "tags" in c else {})))
+        extra = {"tags": [*c.tags, *tags]} if tags and "tags" in c else {}
+        loggers.append(instantiate(c, **extra, **(continuing(c) if resuming else {})))
     return loggers
+
+
+def continuing(c: DictConfig) -> dict:
+    """What makes a logger of a resumed run go on with the killed run's: the CSV logger writes into its last
+    version (`keep_logged` keeps the rows), W&B logs under its run id with `resume="allow"` (offline, where W&B
+    does not resume, the two local runs share the id, and `wandb sync --id <id> <folder>/wandb/offline-run-*`
+    uploads them into one run, in the order they started). A version or id that the config names is kept."""
+    target = str(c.get("_target_", ""))
+    if target.endswith("CSVLogger") and c.get("version") is None:
+        versions = [p.name.removeprefix("version_") for p in (Path(c.save_dir) / c.get("name", "lightning_logs"))
+                    .glob("version_*")]
+        numbered = sorted(int(v) for v in versions if v.isdigit())
+        return {"version": numbered[-1]} if numbered else {}
+    if target.endswith("WandbLogger") and c.get("id") is None:
+        # W&B's folders are <mode>-<date>_<time>-<run id> ("run-", or "offline-run-")
+        runs = sorted((Path(c.save_dir) / "wandb").glob("*run-*_*-*"), key=lambda p: p.name.split("run-", 1)[1])
+        return {"id": runs[-1].name.rsplit("-", 1)[1], "resume": "allow"} if runs else {}
+    return {}
+
+
+def keep_logged(loggers: list, step: int) -> None:
+    """A resumed fit's CSV logger keeps the killed run's rows up to `step` (its last.ckpt's): Lightning's CSV
+    writer starts its file again, and the rows after that step are of the epoch the kill broke off, which the
+    resumed fit logs again."""
+    import csv
+    import warnings
+
+    from lightning.pytorch.loggers import CSVLogger
+
+    def number(text: str) -> int | float:
+        return int(text) if text.lstrip("-").isdigit() else float(text)
+
+    for logger in loggers:
+        metrics = Path(logger.log_dir) / "metrics.csv" if isinstance(logger, CSVLogger) else None
+        if metrics is None or not metrics.is_file():
+            continue
+        with metrics.open(newline="") as f:
+            rows = [{k: number(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
+        with warnings.catch_warnings():  # it is the killed run's file, kept below
+            warnings.filterwarnings("ignore", message="Experiment logs directory .* exists and is not empty")
+            writer = logger.experiment
+        for row in rows:
+            if row["step"] <= step:
+                writer.log_metrics({k: v for k, v in row.items() if k != "step"}, row["step"])
+        logger.save()
 
 
 def log_config(loggers: list, cfg: DictConfig, **extra) -> None:

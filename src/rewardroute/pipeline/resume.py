@@ -55,11 +55,15 @@ def resume_point(cfg: DictConfig, checkpoint_dir: Path) -> Path | None:
     job (SLURM_RESTART_COUNT > 0). Checked against the config that made it before anything is loaded."""
     last = (checkpoint_dir / "last.ckpt").resolve()
     own = Path(cfg.paths.output_dir).resolve() in last.parents
-    requeued = int(os.environ.get("SLURM_RESTART_COUNT") or 0) > 0
-    if not (last.is_file() and own and (cfg.get("resume") or requeued)):
+    if not (last.is_file() and own and resuming(cfg)):
         return None
     check_same_config(cfg, last)
     return last
+
+
+def resuming(cfg: DictConfig) -> bool:
+    """The run goes on with a killed one in its folder: resume=..., or a SLURM job that SLURM requeued."""
+    return bool(cfg.get("resume")) or int(os.environ.get("SLURM_RESTART_COUNT") or 0) > 0
 
 
 def check_same_config(cfg: DictConfig, last: Path) -> None:
@@ -79,6 +83,11 @@ def check_same_config(cfg: DictConfig, last: Path) -> None:
         overrides = " ".join(state.get("overrides") or []) or "(not recorded)"
         raise ValueError(f"resume: {last} was made with another config; these keys differ: {', '.join(refused)}. "
                          f"Resume with the run's own overrides: {overrides}")
+
+
+def global_step(last: Path) -> int:
+    """The optimiser steps a last.ckpt had taken: the step its fit's loggers had reached."""
+    return torch.load(last, map_location="cpu", weights_only=True, mmap=True)["global_step"]
 
 
 def flat(node, prefix: str = "") -> dict:
@@ -153,6 +162,8 @@ class LastCheckpoint(FollowsMovedFolder, ModelCheckpoint):
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         self.restored = None  # an epoch runs: its draws are the unbroken run's
+        for logger in trainer.loggers:  # what the epochs up to last.ckpt logged is on disk with it
+            logger.save()
 
     def on_fit_end(self, trainer, pl_module) -> None:
         if self.restored is not None:  # a finished fit, restored: leave the generators as the unbroken fit did

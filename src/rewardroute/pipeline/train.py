@@ -30,6 +30,7 @@ def train(cfg: DictConfig) -> float | None:
     """Returns the best validation routed score (what a sweeper optimises); None on non-zero DDP ranks."""
     from rewardroute.data.load import load_matrix
     from rewardroute.pipeline.loggers import build_loggers
+    from rewardroute.pipeline.resume import resuming
 
     if cfg.router.module is None:
         raise ValueError(f"router={cfg.router.name} is a baseline, a method of task=benchmark sweeps; task=train trains "
@@ -42,7 +43,7 @@ def train(cfg: DictConfig) -> float | None:
     baselines, choices = checked_reporting(cfg, matrix)
     if cfg.data.cross_fit_folds:
         return cross_fit(cfg, matrix)
-    fitted = fit(cfg, matrix, Path(cfg.paths.output_dir), build_loggers(cfg.logger))
+    fitted = fit(cfg, matrix, Path(cfg.paths.output_dir), build_loggers(cfg.logger, resuming=resuming(cfg)))
     if fitted is None:
         return None
     scores, probs = predict(fitted.module, fitted.datamodule, cfg.trainer, fitted.checkpoint)
@@ -251,8 +252,8 @@ def fit_keeping_best(cfg: DictConfig, module, datamodule, monitor: str, loggers:
     from hydra.utils import instantiate
     from lightning.pytorch.callbacks import Timer
 
-    from rewardroute.pipeline.loggers import log_config
-    from rewardroute.pipeline.resume import BestCheckpoint, LastCheckpoint, resume_point
+    from rewardroute.pipeline.loggers import keep_logged, log_config
+    from rewardroute.pipeline.resume import BestCheckpoint, LastCheckpoint, global_step, resume_point
 
     checkpoint = BestCheckpoint(
         dirpath=checkpoint_dir, filename="best-epoch{epoch}", auto_insert_metric_name=False,
@@ -266,10 +267,11 @@ def fit_keeping_best(cfg: DictConfig, module, datamodule, monitor: str, loggers:
                           **{"default_root_dir": str(checkpoint_dir), **trainer_overrides})
     params = {"params/total": sum(p.numel() for p in module.parameters()),
               "params/trainable": sum(p.numel() for p in module.parameters() if p.requires_grad)}
-    log_config(trainer.loggers, cfg, **params)
     resume_from = resume_point(cfg, checkpoint_dir)
     if resume_from:
         log.info("resuming: going on from %s", resume_from)
+        keep_logged(trainer.loggers, global_step(resume_from))
+    log_config(trainer.loggers, cfg, **params)
     with warnings.catch_warnings():
         if resume_from:  # the folder holds the killed fit's checkpoints, as it should
             warnings.filterwarnings("ignore", message="Checkpoint directory .* exists and is not empty")

@@ -26,6 +26,7 @@ def train_rm(cfg: DictConfig) -> float | None:
     from rewardroute.data.pairs import load_pair_set
     from rewardroute.pipeline.ddp import distributed
     from rewardroute.pipeline.loggers import build_loggers
+    from rewardroute.pipeline.resume import resuming
     from rewardroute.pipeline.train import epoch_timing, fit_keeping_best, load_weights, start
 
     if cfg.rm is None:
@@ -45,7 +46,8 @@ def train_rm(cfg: DictConfig) -> float | None:
         shared = fit_phase(cfg, module, datamodule, "shared", cfg.rm.shared_epochs)
         module.spread_shared()
     module.phase = "reward"
-    trainer, checkpoint, timer, params = fit_keeping_best(cfg, module, datamodule, "val/acc", build_loggers(cfg.logger),
+    trainer, checkpoint, timer, params = fit_keeping_best(cfg, module, datamodule, "val/acc",
+                                                          build_loggers(cfg.logger, resuming=resuming(cfg)),
                                                           out_dir / "checkpoints")
     if not trainer.is_global_zero:
         return None
