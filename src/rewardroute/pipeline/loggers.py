@@ -54,9 +54,13 @@ def continuing(c: DictConfig) -> dict:
         numbered = sorted(int(v) for v in versions if v.isdigit())
         return {"version": numbered[-1]} if numbered else {}
     if target.endswith("WandbLogger") and c.get("id") is None:
-        # W&B's folders are <mode>-<date>_<time>-<run id> ("run-", or "offline-run-")
-        runs = sorted((Path(c.save_dir) / "wandb").glob("*run-*_*-*"), key=lambda p: p.name.split("run-", 1)[1])
-        return {"id": runs[-1].name.rsplit("-", 1)[1], "resume": "allow"} if runs else {}
+        import re
+
+        # W&B's folders: <mode>-<date>_<time>-<run id>, "-1" etc. added to a second one in the same second
+        named = (re.fullmatch(r"(?:offline-)?run-(\d{8}_\d{6})-(.+?)(?:-\d+)?", p.name)
+                 for p in (Path(c.save_dir) / "wandb").glob("*run-*"))
+        runs = sorted(m.groups() for m in named if m)
+        return {"id": runs[-1][1], "resume": "allow"} if runs else {}
     return {}
 
 
