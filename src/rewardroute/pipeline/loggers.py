@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -54,8 +55,6 @@ def continuing(c: DictConfig) -> dict:
         numbered = sorted(int(v) for v in versions if v.isdigit())
         return {"version": numbered[-1]} if numbered else {}
     if target.endswith("WandbLogger") and c.get("id") is None:
-        import re
-
         # W&B's folders: <mode>-<date>_<time>-<run id>, "-1" etc. added to a second one in the same second
         named = (re.fullmatch(r"(?:offline-)?run-(\d{8}_\d{6})-(.+?)(?:-\d+)?", p.name)
                  for p in (Path(c.save_dir) / "wandb").glob("*run-*"))
